@@ -1,0 +1,15 @@
+# Every dependency comes from a Debian 12 package (scripts/install-deps.sh installs them).
+
+# Pin Debian's interpreter and libpython: a pyenv python3 usually comes first on PATH, and pybind11 would pick
+# it up. This must run before find_package(pybind11).
+set(FAAS_PYTHON "/usr/bin/python3" CACHE FILEPATH "Python 3.11 whose libpython the engine embeds")
+set(Python3_EXECUTABLE "${FAAS_PYTHON}" CACHE FILEPATH "" FORCE)
+find_package(Python3 3.11 EXACT REQUIRED COMPONENTS Interpreter Development.Embed Development.Module)
+find_package(pybind11 2.10 CONFIG REQUIRED)
+
+find_package(Threads REQUIRED)
+find_package(OpenSSL REQUIRED)            # before Paho: its config uses OpenSSL::SSL without finding it
+find_package(nlohmann_json 3.11 CONFIG REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(SQLiteCpp CONFIG REQUIRED)   # target `SQLiteCpp` (static, no namespace)
+find_package(spdlog CONFIG REQUIRED)

@@ -1,0 +1,64 @@
+// faas/invocation.hpp — an invocation request and the record every invocation produces (CONTRACT §2).
+//
+// Arguments and results travel as JSON text, never as a parsed tree: that keeps integers of any size exact
+// (nlohmann::json cannot hold integers beyond 64 bits) and lets the record be written once and sent as is.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace faas {
+
+struct InvokeRequest {
+  std::string function;
+  std::string args = "[]";   // JSON text of an array, passed positionally: main(*args)
+  std::string kwargs;        // JSON text of an object passed as keywords; empty for none
+  std::string request_id;    // empty: the engine generates a uuid4
+};
+
+// Parses a request body `{"args": [...], "kwargs": {...}?, "request_id": "..."?}` (the HTTP and MQTT shape) into
+// `request`, keeping args and kwargs as exact JSON text. Unknown keys are ignored. Throws Error(invalid_input)
+// saying what is wrong. An empty body means no arguments.
+void parse_invoke_body(std::string_view body, InvokeRequest& request);
+
+// Serialises a JSON value as compact text (for callers that hold arguments as nlohmann::json).
+std::string to_json_text(const nlohmann::json& value);
+
+enum class InvocationStatus { success, error };
+
+struct Invocation {
+  using Clock = std::chrono::system_clock;
+
+  std::string id;               // uuid4
+  std::string function;
+  std::string request_id;
+  std::string args = "[]";      // JSON text
+  std::string kwargs;           // JSON text; empty when the call had none
+  InvocationStatus status = InvocationStatus::success;
+  std::string result;           // JSON text; set on success
+  std::string error;            // set on error: str(exc) or the engine's message
+  std::string error_type;       // set on error: the exception's class name, "Timeout", "WorkerCrashed", ...
+  std::string traceback;        // set when a Python exception was raised
+  std::string output;           // what the function printed, capped
+  Clock::time_point time_start;
+  Clock::time_point time_end;
+  double duration_ms = 0;       // measured on a steady clock around the call itself
+
+  bool ok() const noexcept { return status == InvocationStatus::success; }
+  // The record as compact JSON text, in the contract's field names and time format.
+  std::string to_json() const;
+};
+
+// Local time in the seed's format "YYYY-MM-DD HH:MM:SS.ffffff".
+std::string format_local_time(Invocation::Clock::time_point t);
+
+// A completed invocation: the record and its JSON text, written once by the engine.
+struct InvocationResult {
+  Invocation record;
+  std::string json;
+};
+
+}  // namespace faas

@@ -1,0 +1,70 @@
+// The executor seam: where and how a function's Python code runs. The engine sees only this interface; the
+// in-process executor (this process's interpreter) and a process-isolated one plug in behind make_executor().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "faas/engine.hpp"
+#include "faas/invocation.hpp"
+
+namespace faas::runtime {
+
+// One version of one function, immutable once made.
+struct FunctionSpec {
+  std::string name;
+  std::uint64_t version = 0;
+  std::filesystem::path source;          // its func.py
+  std::filesystem::path staged_source;   // at upload, before the files are in place: where func.py is for now
+  std::vector<std::string> site_dirs;    // its virtualenv's site-packages; empty without requirements
+
+  // The sys.modules name for this version: unique per name and version, a valid identifier.
+  std::string module_name() const;
+};
+
+// One invocation on its way through the engine. The executor fills `record`.
+struct Call {
+  std::shared_ptr<const FunctionSpec> function;
+  InvokeRequest request;                 // request_id already set
+  Invocation record;
+  InvokeCallback done;
+};
+
+// Where the executor hands each finished call (the engine's record log).
+using CallSink = std::function<void(std::unique_ptr<Call>)>;
+
+struct ExecutorOptions {
+  unsigned threads = 8;
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  std::size_t output_limit = 64 * 1024;
+  std::filesystem::path python = "/usr/bin/python3";
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Queues a call; never blocks. The finished call, record filled, goes to the sink (on an executor thread).
+  virtual void submit(std::unique_ptr<Call> call) = 0;
+  // Imports one version afresh and checks it has a callable main; once it succeeds, invocations run this version.
+  // Until then (and if it fails) the version loaded before keeps serving. Blocks until done.
+  // Throws Error(build_failed) with the traceback.
+  virtual void load(const std::shared_ptr<const FunctionSpec>& function) = 0;
+  // Forgets every loaded version of `name` except `keep_version` (0 forgets all).
+  virtual void retire(const std::string& name, std::uint64_t keep_version) = 0;
+  // Functions with at least one version loaded.
+  virtual std::size_t loaded_count() const = 0;
+  // Calls queued but not yet started.
+  virtual std::size_t queued() const = 0;
+  // Finishes what is queued and running, then stops. Idempotent.
+  virtual void stop() = 0;
+};
+
+std::unique_ptr<Executor> make_executor(Isolation isolation, const ExecutorOptions& options, CallSink sink);
+
+}  // namespace faas::runtime

@@ -1,0 +1,89 @@
+// Runs functions in this process's interpreter on a small pool of threads.
+//
+// GIL policy: handing the GIL from one thread to another costs ~10 µs per call on this hardware against ~0.3 µs
+// for the call itself, so the thread that holds the GIL drains the queue back to back. A second thread joins only
+// when calls stop completing (a function blocked in sleep or I/O, or a long one): a watchdog notices the missing
+// progress and wakes a helper. The same watchdog enforces timeouts by raising Timeout in the running thread,
+// which stops pure-Python code but not a call blocked inside C code (only process isolation can do that).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "runtime/executor.hpp"
+#include "runtime/python_host.hpp"
+
+namespace faas::runtime {
+
+class InProcessExecutor final : public Executor {
+ public:
+  InProcessExecutor(const ExecutorOptions& options, CallSink sink);
+  ~InProcessExecutor() override;
+
+  void submit(std::unique_ptr<Call> call) override;
+  void load(const std::shared_ptr<const FunctionSpec>& function) override;
+  void retire(const std::string& name, std::uint64_t keep_version) override;
+  std::size_t loaded_count() const override { return loaded_count_.load(std::memory_order_relaxed); }
+  std::size_t queued() const override;
+  void stop() override;
+
+ private:
+  struct LoadJob;
+  struct Task {
+    std::unique_ptr<Call> call;
+    LoadJob* load = nullptr;
+  };
+  // Per thread; the watchdog reads the atomics.
+  struct Worker {
+    std::thread thread;
+    std::atomic<std::uint64_t> running{0};        // serial of the call in progress; 0 between calls
+    std::atomic<std::int64_t> deadline_ns{0};     // steady clock
+    std::atomic<bool> interrupted{false};
+    std::atomic<unsigned long> python_thread_id{0};
+  };
+  struct Loaded {
+    std::uint64_t version = 0;
+    std::string module_name;
+    pybind11::object main;
+  };
+
+  void work(Worker& me);
+  void watch();
+  void interrupt_late_calls();
+  // GIL held for all below.
+  void run_call(Call& call, Worker& me);
+  void run_load(LoadJob& job, Worker& me);
+  PyObject* find_function(const FunctionSpec& function, std::string& error);
+  PyObject* load_fresh(const FunctionSpec& function, std::string& error);
+  void forget(const std::string& name, std::uint64_t keep_version);
+  void begin_call(Worker& me);
+  bool end_call(Worker& me);  // true when the watchdog interrupted the call
+
+  PythonHost& host_;
+  ExecutorOptions options_;
+  CallSink sink_;
+
+  mutable std::mutex mutex_;             // lock order: GIL before mutex_, never the reverse
+  std::condition_variable work_cv_;
+  std::condition_variable watch_cv_;
+  std::deque<Task> queue_;
+  unsigned idle_ = 0;        // threads waiting for work
+  unsigned busy_ = 0;        // threads holding or taking the GIL to drain the queue
+  unsigned acquiring_ = 0;   // of those, threads still waiting for the GIL
+  std::uint64_t completed_ = 0;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  bool watch_stop_ = false;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::thread watchdog_;
+  std::atomic<std::uint64_t> serial_{0};
+
+  std::unordered_map<std::string, Loaded> loaded_;   // guarded by the GIL
+  std::atomic<std::size_t> loaded_count_{0};
+};
+
+}  // namespace faas::runtime

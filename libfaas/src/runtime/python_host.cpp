@@ -1,0 +1,236 @@
+#include "runtime/python_host.hpp"
+
+#include <pybind11/eval.h>
+
+#include <mutex>
+
+#include "faas/error.hpp"
+
+namespace py = pybind11;
+
+namespace faas::runtime {
+
+thread_local OutputBuffer* current_output = nullptr;
+
+void OutputBuffer::append(std::string_view data) {
+  if (text.size() >= limit) {
+    truncated = truncated || !data.empty();
+    return;
+  }
+  auto room = limit - text.size();
+  if (data.size() > room) {
+    data = data.substr(0, room);
+    truncated = true;
+  }
+  text.append(data);
+}
+
+std::string OutputBuffer::take() {
+  if (truncated) text += "\n[output truncated]";
+  truncated = false;
+  return std::move(text);
+}
+
+namespace {
+
+// Python helpers, compiled once into the module `_faas_host`.
+constexpr const char* bootstrap_source = R"PY(
+import importlib.machinery
+import importlib.util
+import site
+import sys
+import traceback
+
+
+class Timeout(BaseException):
+    """Raised inside a function that ran past its timeout."""
+
+
+class CaptureStream:
+    """sys.stdout/sys.stderr: a function's output goes to its own call's record, anything else passes through."""
+    encoding = "utf-8"
+    errors = "backslashreplace"
+
+    def __init__(self, write, original):
+        self.write = write          # a C function that knows which call, if any, this thread runs
+        self._original = original
+
+    def flush(self):
+        if self._original is not None:
+            self._original.flush()
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def __getattr__(self, name):
+        return getattr(self._original, name)
+
+
+class StagedLoader(importlib.machinery.SourceFileLoader):
+    """Imports code staged elsewhere as if it were already at `path`, so its tracebacks name the final file."""
+
+    def __init__(self, fullname, path, staged):
+        super().__init__(fullname, path)
+        self._staged = staged
+
+    def get_data(self, path):
+        return super().get_data(self._staged if path == self.path else path)
+
+    def path_stats(self, path):
+        raise OSError("staged code has no bytecode cache")   # neither reads nor writes __pycache__
+
+
+def load(module_name, path, site_dirs, staged=None):
+    before = list(sys.path)
+    for directory in site_dirs:
+        site.addsitedir(directory)      # also runs the env's .pth files
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + before        # the function's env wins while it imports
+    try:
+        loader = StagedLoader(module_name, path, staged) if staged else None
+        spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(module_name, None)
+            raise
+    finally:
+        # Keep the env reachable for imports made later inside main(), behind everything else.
+        current = [p for p in sys.path if p not in added]
+        sys.path[:] = current + [p for p in added if p not in current]
+    main = getattr(module, "main", None)
+    if not callable(main):
+        sys.modules.pop(module_name, None)
+        raise TypeError("func.py defines no callable main(*args)")
+    return main
+
+
+def unload(module_name):
+    sys.modules.pop(module_name, None)
+
+
+def format_traceback(exc):
+    return "".join(traceback.format_exception(exc))
+)PY";
+
+// sys.stdout.write / sys.stderr.write. `self` is the original stream (or None).
+PyObject* capture_write(PyObject* original, PyObject* text) {
+  if (!PyUnicode_Check(text)) {
+    PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.100s", Py_TYPE(text)->tp_name);
+    return nullptr;
+  }
+  if (current_output == nullptr) {
+    if (original == Py_None) return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text));
+    return PyObject_CallMethod(original, "write", "O", text);
+  }
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+  if (utf8 != nullptr) {
+    current_output->append(std::string_view(utf8, static_cast<std::size_t>(size)));
+  } else {  // lone surrogates: keep what can be shown
+    PyErr_Clear();
+    py::object bytes = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace"));
+    if (!bytes) return nullptr;
+    current_output->append(std::string_view(PyBytes_AS_STRING(bytes.ptr()),
+                                            static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr()))));
+  }
+  return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text));
+}
+
+PyMethodDef capture_write_def = {"write", capture_write, METH_O, "Write to the current invocation's output."};
+
+}  // namespace
+
+PythonHost& PythonHost::get(const std::filesystem::path& program) {
+  // Never destroyed: the interpreter outlives every Engine and is not finalised (extension modules and daemon
+  // threads make re-initialisation unreliable).
+  static PythonHost* host = new PythonHost(program);
+  return *host;
+}
+
+PythonHost::PythonHost(const std::filesystem::path& program) {
+  if (!Py_IsInitialized()) {
+    PyConfig config;
+    PyConfig_InitIsolatedConfig(&config);  // ignores PYTHON* variables, no user site, no cwd on sys.path
+    config.install_signal_handlers = 0;    // the server owns SIGINT/SIGTERM
+    config.site_import = 0;                // keep the system's dist-packages from shadowing function envs
+    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program.c_str());
+    if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+      throw Error(ErrorCode::internal, std::string("cannot initialise Python: ") +
+                                           (status.err_msg != nullptr ? status.err_msg : "unknown error"));
+    }
+    owns_interpreter_ = true;
+    bootstrap();
+    PyEval_SaveThread();  // the initialising thread lets go of the GIL; workers take it as they need it
+  } else {
+    GilLock gil;
+    bootstrap();
+  }
+}
+
+void PythonHost::bootstrap() {
+  site_packages_suffix_ = "lib/python" + std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) +
+                          "/site-packages";
+  try {
+    py::module_ module = py::module_::import("types").attr("ModuleType")("_faas_host");
+    py::dict globals = module.attr("__dict__");
+    globals["__builtins__"] = py::module_::import("builtins");
+    py::exec(bootstrap_source, globals);
+    py::module_::import("sys").attr("modules")["_faas_host"] = module;
+    load_ = globals["load"];
+    unload_ = globals["unload"];
+    format_traceback_ = globals["format_traceback"];
+    timeout_error_ = globals["Timeout"];
+
+    py::module_ sys = py::module_::import("sys");
+    for (const char* name : {"stdout", "stderr"}) {
+      py::object original = py::getattr(sys, name, py::none());
+      if (py::isinstance(original, globals["CaptureStream"])) continue;  // a second Engine in this process
+      py::object write = py::reinterpret_steal<py::object>(PyCFunction_New(&capture_write_def, original.ptr()));
+      if (!write) throw py::error_already_set();
+      sys.attr(name) = globals["CaptureStream"](write, original);
+    }
+  } catch (py::error_already_set& e) {
+    throw Error(ErrorCode::internal, std::string("cannot set up the Python host: ") + e.what());
+  }
+}
+
+py::object PythonHost::load_function(const std::string& module_name, const std::string& path,
+                                     const std::vector<std::string>& site_dirs, const std::string& staged_path) {
+  py::list dirs;
+  for (const auto& dir : site_dirs) dirs.append(dir);
+  return load_(module_name, path, dirs, staged_path.empty() ? py::object(py::none()) : py::str(staged_path));
+}
+
+void PythonHost::unload_module(const std::string& module_name) { unload_(module_name); }
+
+std::string PythonHost::format_traceback(py::error_already_set& raised) {
+  PyObject* exception = raised.value().ptr();
+  if (exception == nullptr) return {};
+  // pybind11 2.10 keeps the traceback beside the exception instead of on it.
+  if (raised.trace() && PyExceptionInstance_Check(exception)) PyException_SetTraceback(exception, raised.trace().ptr());
+  try {
+    return format_traceback_(py::handle(exception)).cast<std::string>();
+  } catch (py::error_already_set&) {
+    return {};
+  }
+}
+
+ThreadState::ThreadState() : state_(PyThreadState_New(PyInterpreterState_Main())) {
+  if (state_ == nullptr) throw Error(ErrorCode::internal, "cannot create a Python thread state");
+}
+
+ThreadState::~ThreadState() {
+  PyEval_RestoreThread(state_);
+  PyThreadState_Clear(state_);
+  PyThreadState_DeleteCurrent();
+}
+
+}  // namespace faas::runtime

@@ -1,0 +1,82 @@
+#include "store/database.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "faas/error.hpp"
+
+namespace faas::store {
+
+namespace {
+
+constexpr int schema_version = 1;
+
+constexpr const char* schema = R"SQL(
+CREATE TABLE IF NOT EXISTS functions (
+  name         TEXT PRIMARY KEY,
+  version      INTEGER NOT NULL,
+  code         TEXT NOT NULL,
+  requirements TEXT,             -- NULL when the function has none
+  code_sha256  TEXT NOT NULL,
+  env_id       TEXT NOT NULL,    -- '' without requirements
+  created_at   TEXT NOT NULL,
+  updated_at   TEXT NOT NULL
+);
+-- One row per invocation; `record` is the record's JSON text exactly as it was answered.
+CREATE TABLE IF NOT EXISTS invocations (
+  seq      INTEGER PRIMARY KEY,
+  id       TEXT NOT NULL,
+  function TEXT NOT NULL,
+  record   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, seq);
+CREATE INDEX IF NOT EXISTS invocations_by_id ON invocations (id);
+-- registry_version grows at every upload and delete, so other processes notice changes with one cheap read.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', 0);
+)SQL";
+
+}  // namespace
+
+std::unique_ptr<SQLite::Database> open_database(const std::filesystem::path& file) {
+  try {
+    auto db = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE |
+                                                                    SQLite::OPEN_NOMUTEX);
+    db->setBusyTimeout(10000);
+    db->exec("PRAGMA journal_mode=WAL");
+    // NORMAL in WAL: a commit survives a crash of the process (kill -9), not a power cut; see docs/architecture.md.
+    db->exec("PRAGMA synchronous=NORMAL");
+    db->exec("PRAGMA foreign_keys=ON");
+    int version = db->execAndGet("PRAGMA user_version").getInt();
+    if (version > schema_version) {
+      throw Error(ErrorCode::internal, file.string() + " was written by a newer libfaas (schema " +
+                                           std::to_string(version) + ")");
+    }
+    if (version < schema_version) {
+      WriteTransaction transaction(*db);
+      db->exec(schema);
+      db->exec("PRAGMA user_version=" + std::to_string(schema_version));
+      transaction.commit();
+    }
+    return db;
+  } catch (const SQLite::Exception& e) {
+    throw Error(ErrorCode::internal, "cannot open " + file.string() + ": " + e.what());
+  }
+}
+
+WriteTransaction::WriteTransaction(SQLite::Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+WriteTransaction::~WriteTransaction() {
+  if (done_) return;
+  try {
+    db_.exec("ROLLBACK");
+  } catch (const SQLite::Exception& e) {
+    spdlog::error("rollback failed: {}", e.what());
+  }
+}
+
+void WriteTransaction::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace faas::store

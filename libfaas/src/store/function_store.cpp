@@ -1,0 +1,124 @@
+#include "store/function_store.hpp"
+
+#include "faas/error.hpp"
+#include "store/database.hpp"
+
+namespace faas::store {
+
+namespace {
+
+constexpr const char* info_columns = "name, version, created_at, updated_at, requirements IS NOT NULL, code_sha256, env_id";
+
+FunctionInfo read_info(SQLite::Statement& row) {
+  FunctionInfo info;
+  info.name = row.getColumn(0).getString();
+  info.version = static_cast<std::uint64_t>(row.getColumn(1).getInt64());
+  info.created_at = row.getColumn(2).getString();
+  info.updated_at = row.getColumn(3).getString();
+  info.has_requirements = row.getColumn(4).getInt() != 0;
+  info.code_sha256 = row.getColumn(5).getString();
+  info.env_id = row.getColumn(6).getString();
+  return info;
+}
+
+template <class F>
+auto guarded(const char* what, F&& body) {
+  try {
+    return body();
+  } catch (const SQLite::Exception& e) {
+    throw Error(ErrorCode::internal, std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+FunctionStore::FunctionStore(const std::filesystem::path& db_file) : db_(open_database(db_file)) {}
+
+std::uint64_t FunctionStore::registry_version() {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read the registry version", [&] {
+    return static_cast<std::uint64_t>(
+        db_->execAndGet("SELECT value FROM meta WHERE key = 'registry_version'").getInt64());
+  });
+}
+
+std::vector<FunctionInfo> FunctionStore::list() {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot list functions", [&] {
+    std::vector<FunctionInfo> out;
+    SQLite::Statement query(*db_, std::string("SELECT ") + info_columns + " FROM functions ORDER BY name");
+    while (query.executeStep()) out.push_back(read_info(query));
+    return out;
+  });
+}
+
+std::optional<FunctionInfo> FunctionStore::find(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read a function", [&]() -> std::optional<FunctionInfo> {
+    SQLite::Statement query(*db_, std::string("SELECT ") + info_columns + " FROM functions WHERE name = ?");
+    query.bind(1, name);
+    if (!query.executeStep()) return std::nullopt;
+    return read_info(query);
+  });
+}
+
+std::optional<FunctionSource> FunctionStore::source(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read a function's code", [&]() -> std::optional<FunctionSource> {
+    SQLite::Statement query(*db_, "SELECT code, requirements FROM functions WHERE name = ?");
+    query.bind(1, name);
+    if (!query.executeStep()) return std::nullopt;
+    FunctionSource out{query.getColumn(0).getString(), std::nullopt};
+    if (!query.getColumn(1).isNull()) out.requirements = query.getColumn(1).getString();
+    return out;
+  });
+}
+
+FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
+                                const std::optional<std::string>& requirements) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot save the function", [&] {
+    WriteTransaction transaction(*db_);
+    SQLite::Statement created(*db_, "SELECT created_at FROM functions WHERE name = ?");
+    created.bind(1, info.name);
+    if (created.executeStep()) info.created_at = created.getColumn(0).getString();
+    SQLite::Statement upsert(*db_,
+                             "INSERT OR REPLACE INTO functions (name, version, code, requirements, code_sha256, "
+                             "env_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    upsert.bind(1, info.name);
+    upsert.bind(2, static_cast<int64_t>(info.version));
+    upsert.bind(3, code);
+    if (requirements) {
+      upsert.bind(4, *requirements);
+    } else {
+      upsert.bind(4);
+    }
+    upsert.bind(5, info.code_sha256);
+    upsert.bind(6, info.env_id);
+    upsert.bind(7, info.created_at);
+    upsert.bind(8, info.updated_at);
+    upsert.exec();
+    db_->exec("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'");
+    transaction.commit();
+    info.has_requirements = requirements.has_value();
+    return info;
+  });
+}
+
+bool FunctionStore::remove(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot delete the function", [&] {
+    WriteTransaction transaction(*db_);
+    SQLite::Statement drop(*db_, "DELETE FROM functions WHERE name = ?");
+    drop.bind(1, name);
+    if (drop.exec() == 0) return false;
+    SQLite::Statement records(*db_, "DELETE FROM invocations WHERE function = ?");
+    records.bind(1, name);
+    records.exec();
+    db_->exec("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'");
+    transaction.commit();
+    return true;
+  });
+}
+
+}  // namespace faas::store

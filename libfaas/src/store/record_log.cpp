@@ -1,0 +1,142 @@
+#include "store/record_log.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "faas/error.hpp"
+#include "store/database.hpp"
+
+namespace faas::store {
+
+RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, CommitObserver on_commit,
+                     DeliveryObserver on_delivered)
+    : options_(options),
+      on_commit_(std::move(on_commit)),
+      on_delivered_(std::move(on_delivered)),
+      write_db_(open_database(db_file)),
+      read_db_(open_database(db_file)) {
+  insert_ = std::make_unique<SQLite::Statement>(*write_db_,
+                                                "INSERT INTO invocations (id, function, record) VALUES (?, ?, ?)");
+  writer_ = std::thread([this] { run(); });
+}
+
+RecordLog::~RecordLog() { stop(); }
+
+void RecordLog::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_writer_.notify_one();
+  if (writer_.joinable()) writer_.join();
+}
+
+void RecordLog::append(Invocation record, InvokeCallback done) {
+  std::lock_guard lock(mutex_);
+  queue_.push_back(Pending{std::move(record), std::move(done), {}});
+  ++appended_;
+  if (writer_waiting_) wake_writer_.notify_one();  // a busy writer picks it up with its next batch
+}
+
+void RecordLog::flush() {
+  std::unique_lock lock(mutex_);
+  auto target = appended_;
+  committed_cv_.wait(lock, [&] { return committed_ >= target; });
+}
+
+void RecordLog::run() {
+  std::vector<Pending> batch;
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    writer_waiting_ = true;
+    wake_writer_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    writer_waiting_ = false;
+    if (queue_.empty()) break;  // stopping, and everything is committed
+    batch.swap(queue_);
+    lock.unlock();
+
+    commit(batch);
+    for (auto& pending : batch) {
+      on_commit_(pending.record);
+      auto done = std::move(pending.done);
+      if (done) done(InvocationResult{std::move(pending.record), std::move(pending.json)});
+      on_delivered_();
+    }
+    auto count = batch.size();
+    batch.clear();
+
+    lock.lock();
+    committed_ += count;
+    committed_cv_.notify_all();
+  }
+}
+
+void RecordLog::commit(std::vector<Pending>& batch) {
+  for (auto& pending : batch) pending.json = pending.record.to_json();
+  // A failed commit (disk full, a lock held past busy_timeout by another process) is retried; the calls are
+  // answered either way, since they did run, and the failure is logged loudly.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      WriteTransaction transaction(*write_db_);
+      for (auto& pending : batch) {
+        insert_->bindNoCopy(1, pending.record.id);
+        insert_->bindNoCopy(2, pending.record.function);
+        insert_->bindNoCopy(3, pending.json);
+        insert_->exec();
+        insert_->reset();
+        if (options_.retention != 0 && ++since_trim_[pending.record.function] >= options_.retention / 10 + 1) {
+          trim(pending.record.function);
+        }
+      }
+      transaction.commit();
+      return;
+    } catch (const SQLite::Exception& e) {
+      insert_->tryReset();
+      if (attempt == 3) {
+        spdlog::error("lost {} invocation records: cannot commit them to the database: {}", batch.size(), e.what());
+        return;
+      }
+      spdlog::warn("committing {} invocation records failed ({}), retrying", batch.size(), e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+    }
+  }
+}
+
+void RecordLog::trim(const std::string& function) {
+  since_trim_[function] = 0;
+  SQLite::Statement drop(*write_db_,
+                         "DELETE FROM invocations WHERE function = ?1 AND seq <= (SELECT seq FROM invocations "
+                         "WHERE function = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+  drop.bind(1, function);
+  drop.bind(2, static_cast<int64_t>(options_.retention));
+  drop.exec();
+}
+
+std::vector<std::string> RecordLog::read(const std::string& function, std::size_t limit) {
+  std::lock_guard lock(read_mutex_);
+  try {
+    SQLite::Statement query(*read_db_,
+                            "SELECT record FROM (SELECT seq, record FROM invocations WHERE function = ? "
+                            "ORDER BY seq DESC LIMIT ?) ORDER BY seq");
+    query.bind(1, function);
+    query.bind(2, limit == 0 ? int64_t{-1} : static_cast<int64_t>(limit));
+    std::vector<std::string> out;
+    while (query.executeStep()) out.push_back(query.getColumn(0).getString());
+    return out;
+  } catch (const SQLite::Exception& e) {
+    throw Error(ErrorCode::internal, std::string("cannot read invocation records: ") + e.what());
+  }
+}
+
+std::optional<std::string> RecordLog::find(const std::string& invocation_id) {
+  std::lock_guard lock(read_mutex_);
+  try {
+    SQLite::Statement query(*read_db_, "SELECT record FROM invocations WHERE id = ? LIMIT 1");
+    query.bind(1, invocation_id);
+    if (!query.executeStep()) return std::nullopt;
+    return query.getColumn(0).getString();
+  } catch (const SQLite::Exception& e) {
+    throw Error(ErrorCode::internal, std::string("cannot read an invocation record: ") + e.what());
+  }
+}
+
+}  // namespace faas::store

@@ -1,0 +1,84 @@
+// The invocation log: every record goes through one writer thread that commits whatever has queued up as one
+// transaction (group commit, as LevelDB's DBImpl::Write). A record's completion runs only after its transaction
+// committed, so an answered invocation is never lost to a crash of the process. Appending never blocks on disk.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "faas/engine.hpp"
+#include "faas/invocation.hpp"
+
+namespace faas::store {
+
+class RecordLog {
+ public:
+  struct Options {
+    std::size_t retention = 10000;  // records kept per function (0 = all)
+  };
+  // Called on the writer thread for each committed record, before its callback (counters).
+  using CommitObserver = std::function<void(const Invocation&)>;
+  // Called on the writer thread after each record's callback returned.
+  using DeliveryObserver = std::function<void()>;
+
+  RecordLog(const std::filesystem::path& db_file, Options options, CommitObserver on_commit,
+            DeliveryObserver on_delivered);
+  ~RecordLog();  // commits what is queued, then stops
+
+  // Queues a record; `done` receives it with its JSON text once committed. Thread-safe, never blocks on disk.
+  void append(Invocation record, InvokeCallback done);
+  // Waits until everything appended before this call is committed.
+  void flush();
+  // Commits what is queued and stops the writer; call once, after the last append.
+  void stop();
+
+  // Reads (thread-safe, beside the writer): newest `limit` records of a function, oldest first (0 = all).
+  std::vector<std::string> read(const std::string& function, std::size_t limit);
+  std::optional<std::string> find(const std::string& invocation_id);
+
+ private:
+  struct Pending {
+    Invocation record;
+    InvokeCallback done;
+    std::string json;
+  };
+
+  void run();
+  void commit(std::vector<Pending>& batch);
+  void trim(const std::string& function);
+
+  Options options_;
+  CommitObserver on_commit_;
+  DeliveryObserver on_delivered_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_writer_;
+  std::condition_variable committed_cv_;
+  std::vector<Pending> queue_;
+  bool writer_waiting_ = false;
+  bool stopping_ = false;
+  std::uint64_t appended_ = 0;
+  std::uint64_t committed_ = 0;
+  std::thread writer_;
+
+  // Writer thread only.
+  std::unique_ptr<SQLite::Database> write_db_;
+  std::unique_ptr<SQLite::Statement> insert_;
+  std::unordered_map<std::string, std::size_t> since_trim_;
+
+  std::mutex read_mutex_;
+  std::unique_ptr<SQLite::Database> read_db_;
+};
+
+}  // namespace faas::store

@@ -1,0 +1,117 @@
+#include "util/subprocess.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "faas/error.hpp"
+
+extern char** environ;
+
+namespace faas {
+
+namespace {
+
+std::vector<std::string> build_environment(const ProcessOptions& options) {
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string_view var(*entry);
+    auto name = var.substr(0, var.find('='));
+    bool dropped = options.set_env.count(std::string(name)) > 0;
+    for (const auto& prefix : options.drop_env_prefixes) {
+      dropped = dropped || name.substr(0, prefix.size()) == prefix;
+    }
+    if (!dropped) env.emplace_back(var);
+  }
+  for (const auto& [name, value] : options.set_env) env.push_back(name + "=" + value);
+  return env;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error(ErrorCode::internal, std::string("pipe: ") + std::strerror(errno));
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  auto args = argv;
+  auto env = build_environment(options);
+  auto arg_pointers = pointers(args);
+  auto env_pointers = pointers(env);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  ::close(pipe_fds[1]);
+  if (rc != 0) {
+    ::close(pipe_fds[0]);
+    throw Error(ErrorCode::internal, "cannot run " + args[0] + ": " + std::strerror(rc));
+  }
+
+  ProcessResult result;
+  auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  char buffer[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    pollfd entry{pipe_fds[0], POLLIN, 0};
+    int ready = ::poll(&entry, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // every writer closed: the child (and what it started) is done
+    result.output.append(buffer, static_cast<std::size_t>(n));
+    if (result.output.size() > 2 * options.output_limit) {
+      result.output.erase(0, result.output.size() - options.output_limit);
+    }
+  }
+  ::close(pipe_fds[0]);
+  if (result.output.size() > options.output_limit) {
+    result.output.erase(0, result.output.size() - options.output_limit);
+  }
+
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  return result;
+}
+
+}  // namespace faas

@@ -1,0 +1,31 @@
+// Running a helper program (python -m venv, pip) with a timeout and its output kept.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace faas {
+
+struct ProcessResult {
+  int exit_code = -1;       // valid when the process exited
+  int signal = 0;           // the signal that ended it, if any
+  bool timed_out = false;   // killed because it ran past the timeout
+  std::string output;       // stdout and stderr, interleaved, the last `output_limit` bytes
+  bool ok() const noexcept { return !timed_out && signal == 0 && exit_code == 0; }
+};
+
+struct ProcessOptions {
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  std::size_t output_limit = 64 * 1024;
+  std::map<std::string, std::string> set_env;   // added to (or replacing in) the inherited environment
+  std::vector<std::string> drop_env_prefixes;   // inherited variables that start with one of these are removed
+};
+
+// Spawns argv[0] (a path; no PATH search) in its own process group, with stdin from /dev/null, and waits for it.
+// On timeout the whole group gets SIGKILL. Never throws for the child's failure, only for spawn errors.
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+}  // namespace faas

@@ -1,0 +1,13 @@
+// Wall-clock formatting in the seed's format.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace faas {
+
+// Appends local time as "YYYY-MM-DD HH:MM:SS.ffffff". Cheap on the hot path: the part up to the seconds is
+// computed once per second per thread.
+void append_local_time(std::string& out, std::chrono::system_clock::time_point t);
+
+}  // namespace faas

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages libfaas needs to build, test and run; skips what is already there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  python3 python3-dev python3-venv python3-pip
+  pybind11-dev nlohmann-json3-dev libboost-dev
+  libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
+  libsqlite3-dev libsqlitecpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libspdlog-dev libcli11-dev
+  mosquitto mosquitto-clients
+  python3-pytest python3-requests python3-paho-mqtt
+  curl wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
