@@ -63,6 +63,8 @@ struct Engine::Impl {
   void restore_files(const FunctionInfo& info);
   void sync_loop();
   void delivered();
+  // Counts an invocation in and makes its call, or throws the Error that refuses it.
+  std::unique_ptr<runtime::Call> admit(InvokeRequest& request);
 
   EngineConfig config;
   fs::path functions_dir;
@@ -339,51 +341,66 @@ FunctionInfo Engine::info(std::string_view name) const {
   return *found;
 }
 
-void Engine::invoke_async(InvokeRequest request, InvokeCallback done) {
-  auto& engine = *impl_;
+std::unique_ptr<runtime::Call> Engine::Impl::admit(InvokeRequest& request) {
   std::shared_ptr<const runtime::FunctionSpec> spec;
   {
-    std::shared_lock read(engine.table_mutex);
-    auto it = engine.table.find(request.function);
-    if (it != engine.table.end()) spec = it->second.spec;
+    std::shared_lock read(table_mutex);
+    auto it = table.find(request.function);
+    if (it != table.end()) spec = it->second.spec;
   }
   if (!spec) {
-    if (!is_valid_function_name(request.function)) {
-      try {
-        check_function_name(request.function);
-      } catch (const Error& e) {
-        return done(e);
-      }
-    }
-    return done(Error(ErrorCode::not_found, "function '" + request.function + "' not found"));
+    check_function_name(request.function);
+    throw_not_found(request.function);
   }
   if (request.request_id.size() > max_request_id) {
-    return done(Error(ErrorCode::invalid_input, "request_id is longer than 256 characters"));
+    throw Error(ErrorCode::invalid_input, "request_id is longer than 256 characters");
   }
   if (request.request_id.empty()) request.request_id = make_uuid4();
 
   // Count first, then check: shutdown() clears `accepting` and then waits for the count to drain.
-  if (engine.in_flight.fetch_add(1) >= engine.max_in_flight) {
-    engine.delivered();
-    return done(Error(ErrorCode::overloaded, "too many invocations in flight; retry later"));
+  if (in_flight.fetch_add(1) >= max_in_flight) {
+    delivered();
+    throw Error(ErrorCode::overloaded, "too many invocations in flight; retry later");
   }
-  if (!engine.accepting.load()) {
-    engine.delivered();
-    return done(Error(ErrorCode::shutting_down, "the engine is shutting down"));
+  if (!accepting.load()) {
+    delivered();
+    throw Error(ErrorCode::shutting_down, "the engine is shutting down");
   }
   auto call = std::make_unique<runtime::Call>();
   call->function = std::move(spec);
   call->request = std::move(request);
+  return call;
+}
+
+void Engine::invoke_async(InvokeRequest request, InvokeCallback done) {
+  std::unique_ptr<runtime::Call> call;
+  try {
+    call = impl_->admit(request);
+  } catch (const Error& e) {
+    return done(e);
+  }
   call->done = std::move(done);
-  engine.executor->submit(std::move(call));
+  impl_->executor->submit(std::move(call));
 }
 
 InvocationResult Engine::invoke(InvokeRequest request) {
+  auto& engine = *impl_;
+  auto call = engine.admit(request);
   std::promise<Outcome<InvocationResult>> promise;
   auto future = promise.get_future();
-  invoke_async(std::move(request), [&promise](Outcome<InvocationResult> outcome) {
-    promise.set_value(std::move(outcome));
-  });
+  auto deliver = [&promise](Outcome<InvocationResult> outcome) { promise.set_value(std::move(outcome)); };
+  // A lone caller runs the function and commits its record on its own thread; under load it queues like
+  // everyone else.
+  if (engine.executor->run_inline(*call)) {
+    if (auto committed = engine.log->commit_inline(call->record)) {
+      engine.delivered();
+      return std::move(*committed);
+    }
+    engine.log->append(std::move(call->record), deliver);
+  } else {
+    call->done = deliver;
+    engine.executor->submit(std::move(call));
+  }
   auto outcome = future.get();
   if (!outcome.ok()) throw outcome.error();
   return std::move(outcome).value();

@@ -51,6 +51,10 @@ class Executor {
 
   // Queues a call; never blocks. The finished call, record filled, goes to the sink (on an executor thread).
   virtual void submit(std::unique_ptr<Call> call) = 0;
+  // Runs the call on the calling thread, filling call.record, when the executor is idle; returns false (having
+  // done nothing) when it is busy, and the call should be submitted. For a lone synchronous caller this saves the
+  // thread hand-offs that otherwise cost more than the call itself.
+  virtual bool run_inline(Call& call) = 0;
   // Imports one version afresh and checks it has a callable main; once it succeeds, invocations run this version.
   // Until then (and if it fails) the version loaded before keeps serving. Blocks until done.
   // Throws Error(build_failed) with the traceback.

@@ -13,6 +13,7 @@ namespace faas::runtime {
 namespace {
 
 constexpr auto watch_period = std::chrono::milliseconds(5);
+constexpr auto idle_watch_period = std::chrono::milliseconds(50);
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -68,6 +69,26 @@ void InProcessExecutor::submit(std::unique_ptr<Call> call) {
   queue_.push_back(Task{std::move(call), nullptr});
   // A busy thread will reach this call; if it is stuck, the watchdog brings a helper.
   if (busy_ == 0 && idle_ > 0) work_cv_.notify_one();
+}
+
+bool InProcessExecutor::run_inline(Call& call) {
+  {
+    std::lock_guard lock(mutex_);
+    if (busy_ != 0 || !queue_.empty() || stopping_) return false;
+    ++busy_;  // submit() now leaves new work for us to hand over below
+    inline_busy_ = true;
+  }
+  {
+    GilLock gil;
+    inline_worker_.python_thread_id = PyThreadState_Get()->thread_id;
+    run_call(call, inline_worker_);
+  }
+  std::lock_guard lock(mutex_);
+  inline_busy_ = false;
+  --busy_;
+  ++completed_;
+  if (!queue_.empty() && idle_ > 0) work_cv_.notify_one();
+  return true;
 }
 
 std::size_t InProcessExecutor::queued() const {
@@ -160,9 +181,11 @@ void InProcessExecutor::watch() {
   std::uint64_t last_completed = completed_;
   while (!watch_stop_) {
     if (busy_ == 0) {
-      watch_cv_.wait(lock);
+      // Idle, but keep an eye out: calls run by run_inline() do not wake us (that would cost the caller a syscall),
+      // so their timeouts are enforced up to this period late.
+      watch_cv_.wait_for(lock, idle_watch_period);
       last_completed = completed_;
-      continue;
+      if (!inline_busy_) continue;
     }
     watch_cv_.wait_for(lock, watch_period);
     // Work waits, nothing finished for a whole period, and nobody is already on the way to the GIL: every busy
@@ -177,7 +200,9 @@ void InProcessExecutor::watch() {
 
 void InProcessExecutor::interrupt_late_calls() {
   auto now = steady_ns();
-  for (auto& worker : workers_) {
+  std::vector<Worker*> slots{&inline_worker_};
+  for (auto& worker : workers_) slots.push_back(worker.get());
+  for (Worker* worker : slots) {
     auto serial = worker->running.load();
     if (serial == 0 || worker->interrupted.load() || now < worker->deadline_ns.load()) continue;
     GilLock gil;
@@ -245,7 +270,7 @@ void InProcessExecutor::run_load(LoadJob& job, Worker& me) {
 
 void InProcessExecutor::run_call(Call& call, Worker& me) {
   Invocation& record = call.record;
-  record.id = make_uuid4();
+  record.id = make_time_ordered_uuid();
   record.function = call.function->name;
   record.request_id = std::move(call.request.request_id);
   record.args = std::move(call.request.args);

@@ -25,6 +25,7 @@ class InProcessExecutor final : public Executor {
   ~InProcessExecutor() override;
 
   void submit(std::unique_ptr<Call> call) override;
+  bool run_inline(Call& call) override;
   void load(const std::shared_ptr<const FunctionSpec>& function) override;
   void retire(const std::string& name, std::uint64_t keep_version) override;
   std::size_t loaded_count() const override { return loaded_count_.load(std::memory_order_relaxed); }
@@ -79,6 +80,8 @@ class InProcessExecutor final : public Executor {
   bool stopped_ = false;
   bool watch_stop_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
+  Worker inline_worker_;     // the slot of a call run by run_inline(), for the watchdog
+  bool inline_busy_ = false;
   std::thread watchdog_;
   std::atomic<std::uint64_t> serial_{0};
 

@@ -21,15 +21,15 @@ CREATE TABLE IF NOT EXISTS functions (
   created_at   TEXT NOT NULL,
   updated_at   TEXT NOT NULL
 );
--- One row per invocation; `record` is the record's JSON text exactly as it was answered.
+-- One row per invocation; `record` is the record's JSON text exactly as it was answered. Ids grow with time
+-- (util/ids.hpp), so both B-trees grow at their end, and ordering by id is ordering by start time. Two B-trees
+-- per row, not three: each costs ~10 us in every commit here.
 CREATE TABLE IF NOT EXISTS invocations (
-  seq      INTEGER PRIMARY KEY,
-  id       TEXT NOT NULL,
+  id       TEXT PRIMARY KEY,
   function TEXT NOT NULL,
   record   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, seq);
-CREATE INDEX IF NOT EXISTS invocations_by_id ON invocations (id);
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, id);
 -- registry_version grows at every upload and delete, so other processes notice changes with one cheap read.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', 0);

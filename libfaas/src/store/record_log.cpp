@@ -13,10 +13,13 @@ RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, Comm
       on_commit_(std::move(on_commit)),
       on_delivered_(std::move(on_delivered)),
       write_db_(open_database(db_file)),
-      read_db_(open_database(db_file)) {
+      read_db_(open_database(db_file)),
+      checkpoint_db_(open_database(db_file)) {
+  write_db_->exec("PRAGMA wal_autocheckpoint=0");
   insert_ = std::make_unique<SQLite::Statement>(*write_db_,
                                                 "INSERT INTO invocations (id, function, record) VALUES (?, ?, ?)");
   writer_ = std::thread([this] { run(); });
+  checkpointer_ = std::thread([this] { checkpoint_loop(); });
 }
 
 RecordLog::~RecordLog() { stop(); }
@@ -27,7 +30,24 @@ void RecordLog::stop() {
     stopping_ = true;
   }
   wake_writer_.notify_one();
+  checkpoint_cv_.notify_one();
   if (writer_.joinable()) writer_.join();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+void RecordLog::checkpoint_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    lock.unlock();
+    try {
+      // PASSIVE never blocks the writer; the writer starts the WAL afresh once everything was copied.
+      checkpoint_db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const SQLite::Exception& e) {
+      spdlog::warn("WAL checkpoint failed: {}", e.what());
+    }
+    lock.lock();
+  }
 }
 
 void RecordLog::append(Invocation record, InvokeCallback done) {
@@ -35,6 +55,26 @@ void RecordLog::append(Invocation record, InvokeCallback done) {
   queue_.push_back(Pending{std::move(record), std::move(done), {}});
   ++appended_;
   if (writer_waiting_) wake_writer_.notify_one();  // a busy writer picks it up with its next batch
+}
+
+std::optional<InvocationResult> RecordLog::commit_inline(Invocation& record) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!writer_waiting_ || !queue_.empty() || inline_active_ || stopping_) return std::nullopt;
+    inline_active_ = true;
+    ++appended_;
+  }
+  std::vector<Pending> batch;
+  batch.push_back(Pending{std::move(record), {}, {}});
+  commit(batch);  // with the writer's connection: the writer is parked until inline_active_ clears
+  on_commit_(batch.front().record);
+  InvocationResult result{std::move(batch.front().record), std::move(batch.front().json)};
+  std::lock_guard lock(mutex_);
+  inline_active_ = false;
+  ++committed_;
+  committed_cv_.notify_all();
+  if (!queue_.empty()) wake_writer_.notify_one();
+  return result;
 }
 
 void RecordLog::flush() {
@@ -48,7 +88,7 @@ void RecordLog::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
     writer_waiting_ = true;
-    wake_writer_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    wake_writer_.wait(lock, [&] { return (!queue_.empty() || stopping_) && !inline_active_; });
     writer_waiting_ = false;
     if (queue_.empty()) break;  // stopping, and everything is committed
     batch.swap(queue_);
@@ -104,8 +144,8 @@ void RecordLog::commit(std::vector<Pending>& batch) {
 void RecordLog::trim(const std::string& function) {
   since_trim_[function] = 0;
   SQLite::Statement drop(*write_db_,
-                         "DELETE FROM invocations WHERE function = ?1 AND seq <= (SELECT seq FROM invocations "
-                         "WHERE function = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+                         "DELETE FROM invocations WHERE function = ?1 AND id <= (SELECT id FROM invocations "
+                         "WHERE function = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
   drop.bind(1, function);
   drop.bind(2, static_cast<int64_t>(options_.retention));
   drop.exec();
@@ -115,8 +155,8 @@ std::vector<std::string> RecordLog::read(const std::string& function, std::size_
   std::lock_guard lock(read_mutex_);
   try {
     SQLite::Statement query(*read_db_,
-                            "SELECT record FROM (SELECT seq, record FROM invocations WHERE function = ? "
-                            "ORDER BY seq DESC LIMIT ?) ORDER BY seq");
+                            "SELECT record FROM (SELECT id, record FROM invocations WHERE function = ? "
+                            "ORDER BY id DESC LIMIT ?) ORDER BY id");
     query.bind(1, function);
     query.bind(2, limit == 0 ? int64_t{-1} : static_cast<int64_t>(limit));
     std::vector<std::string> out;
@@ -130,7 +170,7 @@ std::vector<std::string> RecordLog::read(const std::string& function, std::size_
 std::optional<std::string> RecordLog::find(const std::string& invocation_id) {
   std::lock_guard lock(read_mutex_);
   try {
-    SQLite::Statement query(*read_db_, "SELECT record FROM invocations WHERE id = ? LIMIT 1");
+    SQLite::Statement query(*read_db_, "SELECT record FROM invocations WHERE id = ?");
     query.bind(1, invocation_id);
     if (!query.executeStep()) return std::nullopt;
     return query.getColumn(0).getString();

@@ -1,19 +1,26 @@
 #include "util/ids.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 
 namespace faas {
 
-std::string make_uuid4() {
+namespace {
+
+std::uint64_t random_word() {
   thread_local std::mt19937_64 generator = [] {
     std::random_device device;
     std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
     return std::mt19937_64(seed);
   }();
-  std::uint64_t hi = generator();
-  std::uint64_t lo = generator();
+  return generator();
+}
+
+std::string format_uuid(std::uint64_t hi, std::uint64_t lo) {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
 
@@ -29,6 +36,24 @@ std::string make_uuid4() {
   put(hi, 16);
   put(lo, 16);
   return out;
+}
+
+}  // namespace
+
+std::string make_uuid4() { return format_uuid(random_word(), random_word()); }
+
+std::string make_time_ordered_uuid() {
+  static std::atomic<std::uint64_t> last{0};  // milliseconds << 12 | counter
+  auto millis = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+  std::uint64_t previous = last.load(std::memory_order_relaxed);
+  std::uint64_t next = 0;
+  do {
+    next = std::max(millis << 12, previous + 1);
+  } while (!last.compare_exchange_weak(previous, next, std::memory_order_relaxed));
+  std::uint64_t hi = ((next >> 12) << 16) | (next & 0xfff);  // bits 12-15 take the version nibble
+  return format_uuid(hi, random_word());
 }
 
 }  // namespace faas

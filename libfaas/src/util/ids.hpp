@@ -9,4 +9,10 @@ namespace faas {
 // own generator seeded from the OS. Unique, not secret.
 std::string make_uuid4();
 
+// A UUID in version-4 form whose first 48 bits are the Unix time in milliseconds, followed by a 12-bit counter,
+// so ids made by one process strictly increase (62 bits stay random). Invocation ids use it: the store keys
+// records by id, and ids that grow with time land at the end of its B-trees instead of scattering writes across
+// them (random ids made commits ~3x slower, and slower still as the log grew); sorting by id sorts by start time.
+std::string make_time_ordered_uuid();
+
 }  // namespace faas
