@@ -2,7 +2,8 @@
 //
 // Thread safety: every method may be called from any thread at once.
 // Blocking: upload() may run pip (bounded by pip_timeout) and imports the new code; invoke() waits for the
-// function and for its record to be committed; invoke_async() never blocks and completes on an engine thread.
+// function and for its record to be committed (when the engine is idle it runs both on the calling thread);
+// invoke_async() never blocks.
 // Durability: an invocation is reported (returned or called back) only after its record is committed to
 // <data-dir>/faas.db, and upload() returns only after the new version is committed, so a crash loses neither.
 // Python: the first Engine in a process initialises the embedded interpreter (isolated: no site, no environment
@@ -106,8 +107,10 @@ class Engine {
   InvocationResult invoke(InvokeRequest request);
   InvocationResult invoke(std::string_view name, const nlohmann::json& args);
 
-  // Queues an invocation and returns at once. `done` runs exactly once, on an engine thread, with the result or
-  // the Error that refused the call; it must not block (post to your own executor for slow work).
+  // Queues an invocation and returns at once. `done` runs exactly once: with the result, on an engine thread
+  // (it must not block: post slow work to your own executor), or with the Error that refused the call
+  // (not_found, invalid_name, invalid_input, overloaded, shutting_down), on the calling thread before
+  // invoke_async returns.
   void invoke_async(InvokeRequest request, InvokeCallback done);
 
   // The function's records as JSON texts, oldest first: the newest `limit` (0 = all). Throws Error(not_found).

@@ -1,5 +1,6 @@
 #include "store/record_log.hpp"
 
+#include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
 #include "faas/error.hpp"
@@ -18,6 +19,9 @@ RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, Comm
   write_db_->exec("PRAGMA wal_autocheckpoint=0");
   insert_ = std::make_unique<SQLite::Statement>(*write_db_,
                                                 "INSERT INTO invocations (id, function, record) VALUES (?, ?, ?)");
+  begin_ = std::make_unique<SQLite::Statement>(*write_db_, "BEGIN IMMEDIATE");
+  commit_ = std::make_unique<SQLite::Statement>(*write_db_, "COMMIT");
+  rollback_ = std::make_unique<SQLite::Statement>(*write_db_, "ROLLBACK");
   writer_ = std::thread([this] { run(); });
   checkpointer_ = std::thread([this] { checkpoint_loop(); });
 }
@@ -115,8 +119,12 @@ void RecordLog::commit(std::vector<Pending>& batch) {
   // A failed commit (disk full, a lock held past busy_timeout by another process) is retried; the calls are
   // answered either way, since they did run, and the failure is logged loudly.
   for (int attempt = 1;; ++attempt) {
+    auto run = [](SQLite::Statement& statement) {
+      statement.exec();
+      statement.reset();
+    };
     try {
-      WriteTransaction transaction(*write_db_);
+      run(*begin_);
       for (auto& pending : batch) {
         insert_->bindNoCopy(1, pending.record.id);
         insert_->bindNoCopy(2, pending.record.function);
@@ -127,10 +135,19 @@ void RecordLog::commit(std::vector<Pending>& batch) {
           trim(pending.record.function);
         }
       }
-      transaction.commit();
+      run(*commit_);
       return;
     } catch (const SQLite::Exception& e) {
       insert_->tryReset();
+      begin_->tryReset();
+      commit_->tryReset();
+      if (!write_db_->getHandle() || sqlite3_get_autocommit(write_db_->getHandle()) == 0) {
+        try {
+          run(*rollback_);
+        } catch (const SQLite::Exception&) {
+          rollback_->tryReset();
+        }
+      }
       if (attempt == 3) {
         spdlog::error("lost {} invocation records: cannot commit them to the database: {}", batch.size(), e.what());
         return;

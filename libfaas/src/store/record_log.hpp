@@ -83,6 +83,9 @@ class RecordLog {
   // Writer thread only.
   std::unique_ptr<SQLite::Database> write_db_;
   std::unique_ptr<SQLite::Statement> insert_;
+  std::unique_ptr<SQLite::Statement> begin_;   // prepared once: parsing them cost a few us per commit
+  std::unique_ptr<SQLite::Statement> commit_;
+  std::unique_ptr<SQLite::Statement> rollback_;
   std::unordered_map<std::string, std::size_t> since_trim_;
 
   std::mutex read_mutex_;
