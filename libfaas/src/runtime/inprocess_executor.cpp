@@ -353,24 +353,4 @@ void InProcessExecutor::run_call(Call& call, Worker& me) {
   record.output = output.take();
 }
 
-std::string FunctionSpec::module_name() const {
-  // Names may hold '.' and '-', which sys.modules would read as packages or reject; a hash keeps the result unique.
-  std::string out = "faasfn_";
-  std::uint32_t hash = 2166136261u;
-  for (char c : name) {
-    out.push_back((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? c : '_');
-    hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
-  }
-  char suffix[40];
-  std::snprintf(suffix, sizeof suffix, "_%08x_v%llu", hash, static_cast<unsigned long long>(version));
-  return out + suffix;
-}
-
-std::unique_ptr<Executor> make_executor(Isolation isolation, const ExecutorOptions& options, CallSink sink) {
-  if (isolation == Isolation::process) {
-    throw Error(ErrorCode::invalid_input, "process isolation is not available in this build yet; use inprocess");
-  }
-  return std::make_unique<InProcessExecutor>(options, std::move(sink));
-}
-
 }  // namespace faas::runtime
