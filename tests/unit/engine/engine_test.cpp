@@ -219,6 +219,22 @@ TEST_F(EngineTest, TimeoutInterruptsPurePythonAndTheEngineKeepsServing) {
   EXPECT_EQ(record_of(engine.invoke("calc", json::array({2, 3})))["result"], 5);
 }
 
+TEST_F(EngineTest, TimeoutAlsoStopsCallsOnExecutorThreads) {
+  auto config = testing::test_config(dir.path());
+  config.timeout = std::chrono::milliseconds(300);
+  Engine engine(config);
+  engine.upload("spin", "def main():\n    while True:\n        pass\n");
+  std::promise<std::string> error_type;
+  InvokeRequest request;
+  request.function = "spin";
+  engine.invoke_async(request, [&](Outcome<InvocationResult> outcome) {  // queued: runs on an executor thread
+    error_type.set_value(outcome.ok() ? outcome.value().record.error_type : "refused");
+  });
+  auto answer = error_type.get_future();
+  ASSERT_EQ(answer.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  EXPECT_EQ(answer.get(), "Timeout");
+}
+
 TEST_F(EngineTest, RefusesWithOverloadedBeyondTheQueue) {
   auto config = testing::test_config(dir.path());
   config.max_concurrency = 1;
