@@ -78,16 +78,20 @@ bool InProcessExecutor::run_inline(Call& call) {
     ++busy_;  // submit() now leaves new work for us to hand over below
     inline_busy_ = true;
   }
-  {
-    GilLock gil;
-    inline_worker_.python_thread_id = PyThreadState_Get()->thread_id;
-    run_call(call, inline_worker_);
-  }
-  std::lock_guard lock(mutex_);
-  inline_busy_ = false;
-  --busy_;
-  ++completed_;
-  if (!queue_.empty() && idle_ > 0) work_cv_.notify_one();
+  // Hand back the executor even if the call throws (bad_alloc), or it would stay busy for good.
+  struct Release {
+    InProcessExecutor& self;
+    ~Release() {
+      std::lock_guard lock(self.mutex_);
+      self.inline_busy_ = false;
+      --self.busy_;
+      ++self.completed_;
+      if (!self.queue_.empty() && self.idle_ > 0) self.work_cv_.notify_one();
+    }
+  } release{*this};
+  GilLock gil;
+  inline_worker_.python_thread_id = PyThreadState_Get()->thread_id;
+  run_call(call, inline_worker_);
   return true;
 }
 
@@ -200,17 +204,17 @@ void InProcessExecutor::watch() {
 
 void InProcessExecutor::interrupt_late_calls() {
   auto now = steady_ns();
-  std::vector<Worker*> slots{&inline_worker_};
-  for (auto& worker : workers_) slots.push_back(worker.get());
-  for (Worker* worker : slots) {
-    auto serial = worker->running.load();
-    if (serial == 0 || worker->interrupted.load() || now < worker->deadline_ns.load()) continue;
+  auto check = [&](Worker& worker) {
+    auto serial = worker.running.load();
+    if (serial == 0 || worker.interrupted.load() || now < worker.deadline_ns.load()) return;
     GilLock gil;
     // Holding the GIL, the worker cannot move to another call under us (it changes `running` only with the GIL).
-    if (worker->running.load() != serial) continue;
-    PyThreadState_SetAsyncExc(worker->python_thread_id.load(), host_.timeout_error());
-    worker->interrupted = true;
-  }
+    if (worker.running.load() != serial) return;
+    PyThreadState_SetAsyncExc(worker.python_thread_id.load(), host_.timeout_error());
+    worker.interrupted = true;
+  };
+  check(inline_worker_);
+  for (auto& worker : workers_) check(*worker);
 }
 
 void InProcessExecutor::begin_call(Worker& me) {

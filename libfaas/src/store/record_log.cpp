@@ -41,8 +41,11 @@ void RecordLog::stop() {
 
 void RecordLog::checkpoint_loop() {
   std::unique_lock lock(mutex_);
+  std::uint64_t checkpointed = committed_;
   while (!stopping_) {
     checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200));
+    if (committed_ == checkpointed) continue;  // nothing new in the WAL: an idle server stays idle
+    checkpointed = committed_;
     lock.unlock();
     try {
       // PASSIVE never blocks the writer; the writer starts the WAL afresh once everything was copied.
@@ -141,7 +144,7 @@ void RecordLog::commit(std::vector<Pending>& batch) {
       insert_->tryReset();
       begin_->tryReset();
       commit_->tryReset();
-      if (!write_db_->getHandle() || sqlite3_get_autocommit(write_db_->getHandle()) == 0) {
+      if (sqlite3_get_autocommit(write_db_->getHandle()) == 0) {  // a transaction is still open
         try {
           run(*rollback_);
         } catch (const SQLite::Exception&) {
