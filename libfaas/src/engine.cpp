@@ -369,18 +369,22 @@ std::unique_ptr<runtime::Call> Engine::Impl::admit(InvokeRequest& request) {
   auto call = std::make_unique<runtime::Call>();
   call->function = std::move(spec);
   call->request = std::move(request);
+  call->record.id = make_time_ordered_uuid();
   return call;
 }
 
-void Engine::invoke_async(InvokeRequest request, InvokeCallback done) {
+std::string Engine::invoke_async(InvokeRequest request, InvokeCallback done) {
   std::unique_ptr<runtime::Call> call;
   try {
     call = impl_->admit(request);
   } catch (const Error& e) {
-    return done(e);
+    done(e);
+    return {};
   }
+  std::string id = call->record.id;
   call->done = std::move(done);
   impl_->executor->submit(std::move(call));
+  return id;
 }
 
 InvocationResult Engine::invoke(InvokeRequest request) {
@@ -432,6 +436,7 @@ Status Engine::status() const {
   status.invocations = engine.completed.load();
   status.invocation_errors = engine.failed.load();
   status.in_flight = engine.in_flight.load();
+  status.queued = engine.executor->queued();
   status.isolation = std::string(to_string(engine.config.isolation));
   status.timestamp = now_text();
   return status;
@@ -508,7 +513,7 @@ void to_json(nlohmann::json& out, const Status& status) {
            {"used_mb", status.system_memory.used_mb},
            {"percent", status.system_memory.percent}}},
          {"invocations",
-          {{"total", status.invocations}, {"errors", status.invocation_errors}, {"in_flight", status.in_flight}}},
+          {{"total", status.invocations}, {"errors", status.invocation_errors}, {"in_flight", status.in_flight}, {"queued", status.queued}}},
          {"isolation", status.isolation},
          {"timestamp", status.timestamp}};
 }

@@ -71,6 +71,7 @@ struct Status {
   std::uint64_t invocations = 0;         // completed since start
   std::uint64_t invocation_errors = 0;   // of which status "error"
   std::uint64_t in_flight = 0;           // accepted, not yet completed
+  std::uint64_t queued = 0;              // of which waiting for an executor thread
   std::string isolation;
   std::string timestamp;                 // local time, seed format
 };
@@ -107,11 +108,11 @@ class Engine {
   InvocationResult invoke(InvokeRequest request);
   InvocationResult invoke(std::string_view name, const nlohmann::json& args);
 
-  // Queues an invocation and returns at once. `done` runs exactly once: with the result, on an engine thread
-  // (it must not block: post slow work to your own executor), or with the Error that refused the call
-  // (not_found, invalid_name, invalid_input, overloaded, shutting_down), on the calling thread before
-  // invoke_async returns.
-  void invoke_async(InvokeRequest request, InvokeCallback done);
+  // Queues an invocation and returns its record's id at once. `done` runs exactly once: with the result, on an
+  // engine thread (it must not block: post slow work to your own executor), or with the Error that refused the
+  // call (not_found, invalid_name, invalid_input, overloaded, shutting_down), on the calling thread before
+  // invoke_async returns an empty id.
+  std::string invoke_async(InvokeRequest request, InvokeCallback done);
 
   // The function's records as JSON texts, oldest first: the newest `limit` (0 = all). Throws Error(not_found).
   std::vector<std::string> logs(std::string_view name, std::size_t limit = 1000) const;

@@ -31,7 +31,7 @@ struct FunctionSpec {
 struct Call {
   std::shared_ptr<const FunctionSpec> function;
   InvokeRequest request;                 // request_id already set
-  Invocation record;
+  Invocation record;                     // id already set by the engine
   InvokeCallback done;
 };
 

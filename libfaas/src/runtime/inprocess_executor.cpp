@@ -4,7 +4,6 @@
 
 #include "faas/error.hpp"
 #include "runtime/convert.hpp"
-#include "util/ids.hpp"
 
 namespace py = pybind11;
 
@@ -274,7 +273,6 @@ void InProcessExecutor::run_load(LoadJob& job, Worker& me) {
 
 void InProcessExecutor::run_call(Call& call, Worker& me) {
   Invocation& record = call.record;
-  record.id = make_time_ordered_uuid();
   record.function = call.function->name;
   record.request_id = std::move(call.request.request_id);
   record.args = std::move(call.request.args);

@@ -1,0 +1,34 @@
+// options.hpp — the command-line options and environment variables both servers share (CONTRACT §5), and the
+// logging they set up from them.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "faas/engine.hpp"
+
+namespace faas::frontend {
+
+struct CommonOptions {
+  EngineConfig engine;
+  std::string isolation = "inprocess";
+  double timeout_seconds = 30;
+  std::string log_level = "info";
+};
+
+// Adds --data-dir, --isolation, --timeout, --max-concurrency, --log-level, --python (each also read from its
+// environment variable) to `app`, writing into `options`.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Turns the parsed text options into `options.engine`. Throws Error(invalid_input) with a one-line reason.
+void finish_common_options(CommonOptions& options);
+
+// Logs to stderr through a background thread, so that a request's log line never waits on the terminal.
+// `program` prefixes every line.
+void setup_logging(const std::string& program, const std::string& level);
+
+// Runs `main_body`, turning any exception into one clear line on stderr and exit status 1.
+int run_main(const std::string& program, int (*main_body)(int, char**), int argc, char** argv);
+
+}  // namespace faas::frontend

@@ -1,0 +1,384 @@
+// api.cpp — routing, authentication, request validation and the mapping of engine errors to HTTP statuses.
+#include "api.hpp"
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base64.hpp"
+#include "multipart.hpp"
+
+namespace faas::http {
+
+extern const std::string_view dashboard_html;  // generated from dashboard/dashboard.html at build time
+
+namespace {
+
+using nlohmann::json;
+
+Response json_response(unsigned status, std::string body) {
+  Response response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+Response from_error(const Error& error) {
+  switch (error.code()) {
+    case ErrorCode::invalid_name:
+    case ErrorCode::invalid_input:
+      return error_response(400, error.what());
+    case ErrorCode::not_found:
+      return error_response(404, error.what());
+    case ErrorCode::overloaded: {
+      auto response = error_response(503, error.what());
+      response.retry_after_seconds = 1;
+      return response;
+    }
+    case ErrorCode::shutting_down: {
+      auto response = error_response(503, error.what());
+      response.retry_after_seconds = 5;
+      return response;
+    }
+    case ErrorCode::build_failed:
+    case ErrorCode::internal:
+      break;
+  }
+  return error_response(500, error.what());
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes (and '+' in queries). nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int hi = hex_value(text[i + 1]);
+      int lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(plus_is_space && c == '+' ? ' ' : c);
+    }
+  }
+  return out;
+}
+
+// The value of `key` in a query string, decoded; nullopt when absent.
+std::optional<std::string> query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    std::size_t equals = pair.find('=');
+    if (pair.substr(0, equals) != key) continue;
+    if (equals == std::string_view::npos) return std::string();
+    auto value = percent_decode(pair.substr(equals + 1), true);
+    if (!value) throw Error(ErrorCode::invalid_input, "malformed %-escape in the query string");
+    return value;
+  }
+  return std::nullopt;
+}
+
+std::string decoded_segment(std::string_view segment) {
+  auto value = percent_decode(segment, false);
+  if (!value) throw Error(ErrorCode::invalid_input, "malformed %-escape in the path");
+  return *value;
+}
+
+// Returns the rest of `path` after `prefix` when it is a single non-empty segment, else nullopt.
+std::optional<std::string_view> one_segment_after(std::string_view path, std::string_view prefix) {
+  if (path.size() <= prefix.size() || path.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = path.substr(prefix.size());
+  if (rest.find('/') != std::string_view::npos) return std::nullopt;
+  return rest;
+}
+
+Response method_not_allowed(std::string_view allow) {
+  auto response = error_response(405, "method not allowed; use " + std::string(allow));
+  response.allow = allow;
+  return response;
+}
+
+std::string upload_success(const FunctionInfo& info) {
+  return json{{"status", "success"},
+              {"message", "Function '" + info.name + "' uploaded (version " + std::to_string(info.version) + ")"},
+              {"function", info.name},
+              {"version", info.version}}
+      .dump();
+}
+
+// The code file's name without directories or ".py": the default function name of a multipart upload.
+std::string name_from_filename(std::string_view filename) {
+  std::size_t slash = filename.find_last_of("/\\");
+  if (slash != std::string_view::npos) filename.remove_prefix(slash + 1);
+  if (filename.size() > 3 && filename.substr(filename.size() - 3) == ".py") filename.remove_suffix(3);
+  return std::string(filename);
+}
+
+struct UploadForm {
+  std::string name;
+  std::string code;
+  std::optional<std::string> requirements;
+};
+
+UploadForm parse_multipart_upload(const Request& request) {
+  auto parts = parse_multipart(request.body, multipart_boundary(request.content_type));
+  UploadForm form;
+  const FormPart* code = find_part(parts, "code");
+  if (code == nullptr) throw Error(ErrorCode::invalid_input, "the form has no 'code' file field");
+  form.code = std::string(code->data);
+  if (const FormPart* name = find_part(parts, "name"); name != nullptr && !name->data.empty()) {
+    form.name = std::string(name->data);
+  } else if (code->filename && !code->filename->empty()) {
+    form.name = name_from_filename(*code->filename);
+  } else {
+    throw Error(ErrorCode::invalid_input, "give the function a 'name' field or a code file name");
+  }
+  if (const FormPart* requirements = find_part(parts, "requirements")) {
+    form.requirements = std::string(requirements->data);
+  }
+  return form;
+}
+
+UploadForm parse_json_upload(const Request& request) {
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded()) throw Error(ErrorCode::invalid_input, "the body is not valid JSON");
+  if (!body.is_object()) throw Error(ErrorCode::invalid_input, "the body must be a JSON object");
+  auto text_field = [&body](const char* key, bool required) -> std::optional<std::string> {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) {
+      if (required) throw Error(ErrorCode::invalid_input, std::string("'") + key + "' is required");
+      return std::nullopt;
+    }
+    if (!it->is_string()) throw Error(ErrorCode::invalid_input, std::string("'") + key + "' must be a string");
+    return it->get<std::string>();
+  };
+  auto decode = [](const std::string& text, const char* key) {
+    auto bytes = frontend::decode_base64(text);
+    if (!bytes) throw Error(ErrorCode::invalid_input, std::string("'") + key + "' is not valid base64");
+    return *bytes;
+  };
+  UploadForm form;
+  form.name = *text_field("name", true);
+  form.code = decode(*text_field("code_b64", true), "code_b64");
+  if (auto requirements = text_field("req_b64", false)) form.requirements = decode(*requirements, "req_b64");
+  return form;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && text.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+Response error_response(unsigned status, std::string_view message) {
+  return json_response(status, json{{"status", "error"}, {"message", message}}.dump());
+}
+
+Api::Api(Engine& engine, const HttpConfig& config, Metrics& metrics, Runner blocking)
+    : engine_(engine), config_(config), metrics_(metrics), blocking_(std::move(blocking)),
+      auth_(config.user, config.password) {}
+
+void Api::handle(Request request, Reply reply) {
+  const std::string_view target = request.target;
+  const std::size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  const std::string_view query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  const std::string_view method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+
+  try {
+    if (path == "/healthz") {
+      if (!get) return reply(method_not_allowed("GET"));
+      if (draining_) return reply(error_response(503, "shutting down"));
+      return reply(json_response(200, R"({"status":"ok"})"));
+    }
+    const bool open = config_.public_invoke && starts_with(path, "/function/");
+    if (!open && !auth_.check(request.authorization)) {
+      auto response = error_response(401, "authentication required");
+      response.ask_credentials = true;
+      return reply(std::move(response));
+    }
+
+    if (auto name = one_segment_after(path, "/function/")) {
+      if (method != "POST") return reply(method_not_allowed("POST"));
+      std::string function = decoded_segment(*name);  // before `request`, which `name` views, moves away
+      return invoke(std::move(function), std::move(request), std::move(reply));
+    }
+    if (path == "/admin/upload") {
+      if (method != "POST") return reply(method_not_allowed("POST"));
+      return upload(std::move(request), std::move(reply));
+    }
+    if (path == "/admin/functions") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this] {
+        json out = json::object();
+        for (const auto& info : engine_.list()) out[info.name] = info;
+        return json_response(200, out.dump());
+      });
+    }
+    if (auto name = one_segment_after(path, "/admin/functions/")) {
+      if (method != "DELETE" && !get) return reply(method_not_allowed("GET, DELETE"));
+      return offload(std::move(reply), [this, name = decoded_segment(*name), remove = method == "DELETE"] {
+        if (!remove) return json_response(200, json(engine_.info(name)).dump());
+        engine_.remove(name);
+        return json_response(200, json{{"status", "success"}, {"message", "Function '" + name + "' deleted"}}.dump());
+      });
+    }
+    if (auto name = one_segment_after(path, "/admin/logs/")) {
+      if (!get) return reply(method_not_allowed("GET"));
+      std::size_t limit = 1000;
+      if (auto text = query_param(query, "limit")) {
+        auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+        if (ec != std::errc() || end != text->data() + text->size()) {
+          return reply(error_response(400, "limit must be a non-negative integer"));
+        }
+      }
+      return offload(std::move(reply), [this, name = decoded_segment(*name), limit] {
+        return json_response(200, join_json_array(engine_.logs(name, limit)));
+      });
+    }
+    if (auto id = one_segment_after(path, "/admin/invocations/")) {
+      if (!get) return reply(method_not_allowed("GET"));
+      return invocation_record(decoded_segment(*id), std::move(reply));
+    }
+    if (path == "/admin/status") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this] { return json_response(200, json(engine_.status()).dump()); });
+    }
+    if (path == "/metrics") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this] {
+        Response response = json_response(200, metrics_.render(engine_.status()));
+        response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return response;
+      });
+    }
+    if (path == "/admin/gui" || path == "/admin/gui/" || path == "/") {
+      if (!get) return reply(method_not_allowed("GET"));
+      if (path == "/") {
+        Response response = json_response(302, "");
+        response.location = "/admin/gui";
+        return reply(std::move(response));
+      }
+      Response response = json_response(200, std::string(dashboard_html));
+      response.content_type = "text/html; charset=utf-8";
+      return reply(std::move(response));
+    }
+    return reply(error_response(404, "no such route: " + std::string(path)));
+  } catch (const Error& e) {
+    return reply(from_error(e));
+  }
+}
+
+void Api::invoke(std::string name, Request request, Reply reply) {
+  InvokeRequest invoke_request;
+  invoke_request.function = std::move(name);
+  parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
+  if (request.async) return invoke_detached(std::move(invoke_request), std::move(reply));
+
+  engine_.invoke_async(std::move(invoke_request), [this, reply = std::move(reply)](Outcome<InvocationResult> outcome) {
+    if (!outcome.ok()) return reply(from_error(outcome.error()));
+    const auto& record = outcome.value().record;
+    metrics_.record_invocation(record.function, record.ok(), record.duration_ms);
+    reply(json_response(200, std::move(outcome.value().json)));
+  });
+}
+
+void Api::invoke_detached(InvokeRequest invoke_request, Reply reply) {
+  // On refusal the callback runs before invoke_async returns an empty id; only then is `refusal` read.
+  auto refusal = std::make_shared<std::optional<Error>>();
+  std::string request_id = invoke_request.request_id;
+  std::string id = engine_.invoke_async(std::move(invoke_request), [this, refusal](Outcome<InvocationResult> outcome) {
+    if (!outcome.ok()) {
+      *refusal = outcome.error();
+      return;
+    }
+    const auto& record = outcome.value().record;
+    metrics_.record_invocation(record.function, record.ok(), record.duration_ms);
+    note_finished(record.id);
+  });
+  if (id.empty()) {
+    return reply(refusal->has_value() ? from_error(**refusal) : error_response(500, "invocation refused"));
+  }
+  {
+    std::lock_guard lock(pending_mutex_);
+    if (finished_early_.erase(id) == 0) pending_.insert(id);
+  }
+  json body{{"status", "accepted"}, {"id", id}};
+  if (!request_id.empty()) body["request_id"] = request_id;
+  Response response = json_response(202, body.dump());
+  response.location = "/admin/invocations/" + id;
+  reply(std::move(response));
+}
+
+void Api::offload(Reply reply, std::function<Response()> work) {
+  blocking_([reply = std::move(reply), work = std::move(work)] {
+    Response response;
+    try {
+      response = work();
+    } catch (const Error& e) {
+      response = from_error(e);
+    } catch (const std::exception& e) {
+      spdlog::error("request failed: {}", e.what());
+      response = error_response(500, e.what());
+    }
+    reply(std::move(response));
+  });
+}
+
+void Api::note_finished(const std::string& invocation_id) {
+  std::lock_guard lock(pending_mutex_);
+  if (pending_.erase(invocation_id) == 0) finished_early_.insert(invocation_id);
+}
+
+void Api::invocation_record(std::string id, Reply reply) {
+  offload(std::move(reply), [this, id = std::move(id)] {
+    if (auto record = engine_.record(id)) return json_response(200, std::move(*record));
+    bool pending;
+    {
+      std::lock_guard lock(pending_mutex_);
+      pending = pending_.count(id) != 0;
+    }
+    if (pending) return json_response(202, json{{"status", "pending"}, {"id", id}}.dump());
+    return error_response(404, "no invocation with id " + id);
+  });
+}
+
+void Api::upload(Request request, Reply reply) {
+  // Parsing a large form and building the function (maybe pip) both happen off the I/O threads.
+  offload(std::move(reply), [this, request = std::move(request)] {
+    try {
+      UploadForm form;
+      if (starts_with(request.content_type, "multipart/form-data")) {
+        form = parse_multipart_upload(request);
+      } else if (starts_with(request.content_type, "application/json")) {
+        form = parse_json_upload(request);
+      } else {
+        return error_response(400, "send multipart/form-data (fields code, name, requirements) or "
+                                   "application/json (name, code_b64, req_b64)");
+      }
+      auto info = engine_.upload(form.name, form.code, form.requirements);
+      metrics_.record_upload(true);
+      return json_response(200, upload_success(info));
+    } catch (const Error& e) {
+      metrics_.record_upload(false);
+      if (e.code() == ErrorCode::build_failed) spdlog::warn("upload failed: {}", e.what());
+      throw;
+    }
+  });
+}
+
+}  // namespace faas::http

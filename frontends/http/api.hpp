@@ -1,0 +1,79 @@
+// api.hpp — the HTTP routes of CONTRACT §3 over the engine, independent of the socket layer (server.hpp).
+//
+// The server hands each parsed request to Api::handle and writes whatever Response comes back. Invocations go
+// through Engine::invoke_async, so no I/O thread waits on Python; uploads, deletes and reads of the database run
+// on the `blocking` runner the server provides.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "auth.hpp"
+#include "config.hpp"
+#include "faas/engine.hpp"
+#include "metrics.hpp"
+
+namespace faas::http {
+
+struct Request {
+  std::string method;         // "GET", "POST", ...
+  std::string target;         // path and query, as sent
+  std::string content_type;
+  std::string authorization;
+  bool async = false;         // X-Faas-Async: true
+  std::string body;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+  std::string_view allow;               // for 405
+  unsigned retry_after_seconds = 0;     // for 503
+  bool ask_credentials = false;         // 401: add WWW-Authenticate
+  std::string location;
+};
+
+// The JSON error body of every failure: {"status": "error", "message": ...}.
+Response error_response(unsigned status, std::string_view message);
+
+class Api {
+ public:
+  using Reply = std::function<void(Response)>;              // called exactly once, on any thread
+  using Runner = std::function<void(std::function<void()>)>;  // runs a task off the I/O threads
+
+  Api(Engine& engine, const HttpConfig& config, Metrics& metrics, Runner blocking);
+
+  void handle(Request request, Reply reply);
+
+  // From now on /healthz answers 503, so that load balancers stop sending work.
+  void begin_shutdown() { draining_ = true; }
+
+ private:
+  void invoke(std::string name, Request request, Reply reply);
+  void invoke_detached(InvokeRequest invoke_request, Reply reply);
+  void upload(Request request, Reply reply);
+  void invocation_record(std::string id, Reply reply);
+  void note_finished(const std::string& invocation_id);
+  // Runs `work` on the blocking runner and replies with its response, or with the error it threw.
+  void offload(Reply reply, std::function<Response()> work);
+
+  Engine& engine_;
+  const HttpConfig& config_;
+  Metrics& metrics_;
+  Runner blocking_;
+  BasicAuth auth_;
+  std::atomic<bool> draining_{false};
+
+  // Ids of detached (X-Faas-Async) invocations not finished yet; `finished_early_` holds those whose completion
+  // came before invoke_async returned their id.
+  std::mutex pending_mutex_;
+  std::unordered_set<std::string> pending_, finished_early_;
+};
+
+}  // namespace faas::http

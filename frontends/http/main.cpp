@@ -1,0 +1,100 @@
+// faas-http: command line and environment (CONTRACT §5) → HttpConfig + EngineConfig, then serve until a signal.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api.hpp"
+#include "auth.hpp"
+#include "options.hpp"
+#include "server.hpp"
+
+namespace {
+
+using namespace faas;
+
+// Many keep-alive clients need many descriptors; the soft limit is often 1024.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+int serve(int argc, char** argv) {
+  http::HttpConfig config;
+  frontend::CommonOptions common;
+  double read_timeout_seconds = 30;
+  double upload_mib = 16;
+
+  CLI::App app{"faas-http: invoke and manage Python functions over HTTP"};
+  app.add_option("--host", config.host, "Address to listen on")->envname("FAAS_HTTP_HOST")->capture_default_str();
+  app.add_option("--port", config.port, "Port to listen on (0: any free port)")
+      ->envname("FAAS_HTTP_PORT")
+      ->capture_default_str();
+  app.add_flag("--public-invoke", config.public_invoke, "Let /function/* through without credentials")
+      ->envname("FAAS_PUBLIC_INVOKE");
+  app.add_option("--user", config.user, "HTTP Basic user")->envname("FAAS_HTTP_USER")->capture_default_str();
+  app.add_option("--io-threads", config.io_threads, "Threads serving sockets")
+      ->envname("FAAS_HTTP_IO_THREADS")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  app.add_option("--max-upload-mib", upload_mib, "Largest upload body, in MiB")
+      ->envname("FAAS_MAX_UPLOAD_MIB")
+      ->check(CLI::Range(0.001, 1024.0))
+      ->capture_default_str();
+  app.add_option("--max-connections", config.max_connections, "Open connections at once")
+      ->envname("FAAS_HTTP_MAX_CONNECTIONS")
+      ->check(CLI::Range(1ul, 1000000ul))
+      ->capture_default_str();
+  app.add_option("--read-timeout", read_timeout_seconds, "Seconds a client has to send a whole request")
+      ->envname("FAAS_HTTP_READ_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  frontend::add_common_options(app, common);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  frontend::finish_common_options(common);
+  config.max_upload_bytes = static_cast<std::size_t>(upload_mib * 1024 * 1024);
+  config.read_timeout = std::chrono::milliseconds(static_cast<long>(read_timeout_seconds * 1000));
+  frontend::setup_logging("faas-http", common.log_level);
+  raise_descriptor_limit();
+
+  // The password: from the environment, or generated once into the data dir. Never a built-in default.
+  if (const char* password = std::getenv("FAAS_HTTP_PASSWORD"); password != nullptr && *password != '\0') {
+    config.password = password;
+  } else {
+    bool created = false;
+    config.password = http::load_or_create_password(common.engine.data_dir, created);
+    std::fprintf(stderr, "faas-http: %s password for user '%s' is in %s\n", created ? "generated a" : "the",
+                 config.user.c_str(), (common.engine.data_dir / "http-password").c_str());
+  }
+
+  Engine engine(common.engine);
+  http::Metrics metrics;
+  http::Server server(config, metrics);
+  http::Api api(engine, config, metrics, server.blocking_runner());
+  server.start(api);
+  spdlog::info("isolation {}, data dir {}", to_string(common.engine.isolation), common.engine.data_dir.string());
+  std::fprintf(stderr, "faas-http: listening on %s\n", server.local_address().c_str());
+
+  server.wait_for_signal();
+  api.begin_shutdown();
+  server.stop_accepting();
+  engine.shutdown();  // lets queued and running invocations finish, each bounded by its timeout
+  if (std::size_t left = server.drain(config.shutdown_grace)) spdlog::warn("{} answers not written at exit", left);
+  server.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return faas::frontend::run_main("faas-http", serve, argc, argv); }

@@ -1,0 +1,347 @@
+// server.cpp — listener and per-connection sessions on Boost.Beast (after Beast's advanced server example).
+#include "server.hpp"
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+namespace faas::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// What every session shares with the server.
+struct Shared {
+  Shared(const HttpConfig& config, Metrics& metrics) : config(config), metrics(metrics) {}
+
+  const HttpConfig& config;
+  Metrics& metrics;
+  Api* api = nullptr;
+  std::atomic<bool> draining{false};
+  std::atomic<std::int64_t> unanswered{0};  // requests read and not yet answered
+  std::mutex drained_mutex;
+  std::condition_variable drained;
+
+  void answered() {
+    if (unanswered.fetch_sub(1) == 1 && draining.load()) {
+      std::lock_guard lock(drained_mutex);
+      drained.notify_all();
+    }
+  }
+};
+
+// The request line as it may appear in a log line: printable ASCII only, bounded.
+std::string loggable(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 256)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (text.size() > 256) out += "...";
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Shared& shared)
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), shared_(shared) {
+    shared_.metrics.connection_opened();
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+  }
+
+  ~Session() { shared_.metrics.connection_closed(); }
+
+  void run() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (static_cast<std::size_t>(self->shared_.metrics.connections()) > self->shared_.config.max_connections) {
+        return self->refuse(503, "too many connections; retry later");
+      }
+      self->read_request();
+    });
+  }
+
+ private:
+  void read_request() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
+    parser_->body_limit(shared_.config.max_body_bytes);
+    deadline_.expires_after(shared_.config.read_timeout);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->stream_.socket().cancel();  // the pending read completes with operation_aborted
+    });
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    auto& request = parser_->get();
+    const bool upload = request.target().starts_with("/admin/upload");
+    const std::size_t limit = upload ? shared_.config.max_upload_bytes : shared_.config.max_body_bytes;
+    if (auto length = parser_->content_length(); length && *length > limit) {
+      return refuse(413, "the body is larger than " + std::to_string(limit) + " bytes");
+    }
+    parser_->body_limit(limit);
+    if (iequals(request[bhttp::field::expect], "100-continue")) {
+      return asio::async_write(stream_, asio::buffer(continue_line.data(), continue_line.size()),
+                               [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                 if (ec) return self->close();
+                                 self->read_body();
+                               });
+    }
+    read_body();
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    deadline_.cancel();
+    if (ec == bhttp::error::body_limit) return refuse(413, "the body is too large");
+    if (ec == bhttp::error::header_limit) return refuse(431, "the request headers are too large");
+    if (ec == asio::error::operation_aborted) {
+      if (parser_ && parser_->got_some()) return refuse(408, "the request took too long to arrive");
+      return close();  // an idle kept-alive connection
+    }
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return refuse(400, "malformed HTTP request: " + ec.message());
+    }
+    close();  // the peer went away
+  }
+
+  void on_request(beast::error_code ec) {
+    if (ec) return on_read_error(ec);
+    deadline_.cancel();
+    auto& message = parser_->get();
+    keep_alive_ = message.keep_alive();
+    started_ = std::chrono::steady_clock::now();
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.content_type = std::string(message[bhttp::field::content_type]);
+    request.authorization = std::string(message[bhttp::field::authorization]);
+    request.async = iequals(message["X-Faas-Async"], "true");
+    request.body = std::move(message.body());
+    method_ = request.method;
+    target_ = request.target;
+    shared_.unanswered.fetch_add(1);
+    shared_.api->handle(std::move(request), [self = shared_from_this()](Response response) {
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response)]() mutable { self->write(std::move(response), true); });
+    });
+  }
+
+  // Answers and closes, for requests the Api never sees.
+  void refuse(unsigned status, std::string_view message) {
+    keep_alive_ = false;
+    linger_ = true;
+    started_ = std::chrono::steady_clock::now();
+    if (parser_ && parser_->is_header_done()) {
+      method_ = std::string(parser_->get().method_string());
+      target_ = std::string(parser_->get().target());
+    }
+    write(error_response(status, message), false);
+  }
+
+  void write(Response answer, bool counted) {
+    response_ = {};
+    response_.version(11);
+    response_.result(answer.status);
+    response_.set(bhttp::field::server, "libfaas");
+    response_.set(bhttp::field::content_type, answer.content_type);
+    if (!answer.allow.empty()) response_.set(bhttp::field::allow, answer.allow);
+    if (answer.retry_after_seconds) response_.set(bhttp::field::retry_after, std::to_string(answer.retry_after_seconds));
+    if (answer.ask_credentials) response_.set(bhttp::field::www_authenticate, R"(Basic realm="Login Required")");
+    if (!answer.location.empty()) response_.set(bhttp::field::location, answer.location);
+    response_.body() = std::move(answer.body);
+    response_.keep_alive(keep_alive_ && !shared_.draining.load());
+    response_.prepare_payload();
+    stream_.expires_after(shared_.config.write_timeout);
+    bhttp::async_write(stream_, response_, [self = shared_from_this(), counted](beast::error_code ec, std::size_t bytes) {
+      self->on_write(ec, bytes, counted);
+    });
+  }
+
+  void on_write(beast::error_code ec, std::size_t bytes, bool counted) {
+    const unsigned status = response_.result_int();
+    shared_.metrics.record_response(status);
+    if (counted) shared_.answered();
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, loggable(method_), loggable(target_), status, bytes, ms);
+    if (ec) return close();
+    if (!response_.keep_alive()) return linger_ ? linger_close() : close();
+    stream_.expires_never();
+    read_request();
+  }
+
+  // After refusing a request whose body may still be arriving: stop sending, then read and drop what the client
+  // still sends for a moment, so that closing does not reset the connection before it has read our answer.
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
+  }
+
+  void close() {
+    deadline_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  asio::steady_timer deadline_;
+  Shared& shared_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> response_;
+  bool keep_alive_ = false;
+  bool linger_ = false;
+  std::array<char, 16 * 1024> scratch_;
+  std::string remote_ = "?";
+  std::string method_ = "-", target_ = "-";
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(const HttpConfig& config, Metrics& metrics)
+      : shared(config, metrics),
+        acceptor(asio::make_strand(io)),
+        retry_accept(acceptor.get_executor()),
+        blocking(config.blocking_threads),
+        signals(io, SIGINT, SIGTERM) {}
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (ec) {
+        // Out of descriptors, most likely: wait a little rather than spin.
+        spdlog::warn("accept failed: {}", ec.message());
+        retry_accept.expires_after(std::chrono::milliseconds(100));
+        return retry_accept.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec) accept();
+        });
+      }
+      std::make_shared<Session>(std::move(socket), shared)->run();
+      accept();
+    });
+  }
+
+  asio::io_context io;
+  Shared shared;
+  tcp::acceptor acceptor;
+  asio::steady_timer retry_accept;
+  asio::thread_pool blocking;
+  asio::signal_set signals;
+  std::vector<std::thread> threads;
+  bool stopped = false;
+};
+
+Server::Server(const HttpConfig& config, Metrics& metrics) : impl_(std::make_unique<Impl>(config, metrics)) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(config.host, ec);
+  if (ec) throw std::runtime_error("invalid --host '" + config.host + "': " + ec.message());
+  tcp::endpoint endpoint(address, config.port);
+  auto& acceptor = impl_->acceptor;
+  if (acceptor.open(endpoint.protocol(), ec); ec) throw std::runtime_error("cannot open a socket: " + ec.message());
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (acceptor.bind(endpoint, ec); ec) {
+    throw std::runtime_error("cannot listen on " + config.host + ":" + std::to_string(config.port) + ": " + ec.message());
+  }
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    throw std::runtime_error("cannot listen: " + ec.message());
+  }
+}
+
+Server::~Server() { stop(); }
+
+std::string Server::local_address() const {
+  beast::error_code ec;
+  auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+Api::Runner Server::blocking_runner() {
+  return [this](std::function<void()> task) { asio::post(impl_->blocking, std::move(task)); };
+}
+
+void Server::start(Api& api) {
+  impl_->shared.api = &api;
+  impl_->accept();
+  for (unsigned i = 0; i < std::max(1u, impl_->shared.config.io_threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  }
+}
+
+void Server::wait_for_signal() {
+  std::promise<int> caught;
+  impl_->signals.async_wait([&caught](beast::error_code ec, int signal) { caught.set_value(ec ? 0 : signal); });
+  int signal = caught.get_future().get();
+  spdlog::info("caught signal {}; shutting down", signal);
+}
+
+void Server::stop_accepting() {
+  impl_->shared.draining = true;
+  std::promise<void> closed;
+  asio::dispatch(impl_->acceptor.get_executor(), [this, &closed] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+    impl_->retry_accept.cancel();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+}
+
+std::size_t Server::drain(std::chrono::milliseconds grace) {
+  auto& shared = impl_->shared;
+  std::unique_lock lock(shared.drained_mutex);
+  shared.drained.wait_for(lock, grace, [&shared] { return shared.unanswered.load() <= 0; });
+  return static_cast<std::size_t>(std::max<std::int64_t>(0, shared.unanswered.load()));
+}
+
+void Server::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->blocking.join();
+  impl_->io.stop();
+  for (auto& thread : impl_->threads) thread.join();
+  impl_->threads.clear();
+}
+
+}  // namespace faas::http
