@@ -193,7 +193,9 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_.metrics.record_response(status);
     if (counted) shared_.answered();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
-    spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, loggable(method_), loggable(target_), status, bytes, ms);
+    if (spdlog::should_log(spdlog::level::info)) {
+      spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, loggable(method_), loggable(target_), status, bytes, ms);
+    }
     if (ec) return close();
     if (!response_.keep_alive()) return linger_ ? linger_close() : close();
     stream_.expires_never();
@@ -248,7 +250,9 @@ struct Server::Impl {
         signals(io, SIGINT, SIGTERM) {}
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    // With one I/O thread every handler already runs in sequence, and a strand would only add cost.
+    auto executor = shared.config.io_threads > 1 ? asio::any_io_executor(asio::make_strand(io)) : io.get_executor();
+    acceptor.async_accept(executor, [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (ec) {
         // Out of descriptors, most likely: wait a little rather than spin.

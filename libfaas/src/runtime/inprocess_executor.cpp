@@ -13,6 +13,7 @@ namespace {
 
 constexpr auto watch_period = std::chrono::milliseconds(5);
 constexpr auto idle_watch_period = std::chrono::milliseconds(50);
+constexpr auto spin_period = std::chrono::microseconds(50);
 
 std::int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -66,6 +67,7 @@ InProcessExecutor::~InProcessExecutor() {
 void InProcessExecutor::submit(std::unique_ptr<Call> call) {
   std::lock_guard lock(mutex_);
   queue_.push_back(Task{std::move(call), nullptr});
+  queued_.store(queue_.size(), std::memory_order_relaxed);
   // A busy thread will reach this call; if it is stuck, the watchdog brings a helper.
   if (busy_ == 0 && idle_ > 0) work_cv_.notify_one();
 }
@@ -106,6 +108,7 @@ void InProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function
     std::lock_guard lock(mutex_);
     if (stopping_) throw Error(ErrorCode::shutting_down, "the engine is shutting down");
     queue_.push_back(Task{nullptr, &job});
+    queued_.store(queue_.size(), std::memory_order_relaxed);
     if (busy_ == 0 && idle_ > 0) work_cv_.notify_one();
   }
   std::string error = result.get();
@@ -153,7 +156,7 @@ void InProcessExecutor::work(Worker& me) {
       --idle_;
     }
     if (queue_.empty()) break;  // stopping, and nothing left
-    if (busy_++ == 0) watch_cv_.notify_one();
+    if (busy_++ == 0 && watch_idle_) watch_cv_.notify_one();
     ++acquiring_;
     lock.unlock();
     python.acquire();
@@ -162,6 +165,7 @@ void InProcessExecutor::work(Worker& me) {
     while (!queue_.empty()) {
       Task task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_relaxed);
       lock.unlock();
       if (task.call) {
         run_call(*task.call, me);
@@ -171,6 +175,16 @@ void InProcessExecutor::work(Worker& me) {
       }
       lock.lock();
       ++completed_;
+      if (queue_.empty()) {
+        // Stay busy a moment before sleeping: under a steady stream the next call usually comes within
+        // microseconds, and finding it here spares its submitter a wake-up syscall and us a context switch.
+        lock.unlock();
+        auto until = std::chrono::steady_clock::now() + spin_period;
+        while (queued_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until) {
+          std::this_thread::yield();
+        }
+        lock.lock();
+      }
     }
     lock.unlock();
     python.release();
@@ -183,12 +197,15 @@ void InProcessExecutor::watch() {
   std::unique_lock lock(mutex_);
   std::uint64_t last_completed = completed_;
   while (!watch_stop_) {
-    if (busy_ == 0) {
-      // Idle, but keep an eye out: calls run by run_inline() do not wake us (that would cost the caller a syscall),
-      // so their timeouts are enforced up to this period late.
+    if (busy_ == 0 && !inline_busy_ && completed_ == last_completed) {
+      // Nothing ran for a whole period: sleep longer, until a worker wakes us. While calls keep coming we stay
+      // in the short period, so busy workers need not wake us for every call. Calls run by run_inline() never
+      // wake us (that would cost the caller a syscall), so their timeouts are enforced up to this period late.
+      watch_idle_ = true;
       watch_cv_.wait_for(lock, idle_watch_period);
+      watch_idle_ = false;
       last_completed = completed_;
-      if (!inline_busy_) continue;
+      if (busy_ == 0 && !inline_busy_) continue;
     }
     watch_cv_.wait_for(lock, watch_period);
     // Work waits, nothing finished for a whole period, and nobody is already on the way to the GIL: every busy

@@ -72,6 +72,7 @@ class InProcessExecutor final : public Executor {
   std::condition_variable work_cv_;
   std::condition_variable watch_cv_;
   std::deque<Task> queue_;
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), for a worker looking without the lock
   unsigned idle_ = 0;        // threads waiting for work
   unsigned busy_ = 0;        // threads holding or taking the GIL to drain the queue
   unsigned acquiring_ = 0;   // of those, threads still waiting for the GIL
@@ -82,6 +83,7 @@ class InProcessExecutor final : public Executor {
   std::vector<std::unique_ptr<Worker>> workers_;
   Worker inline_worker_;     // the slot of a call run by run_inline(), for the watchdog
   bool inline_busy_ = false;
+  bool watch_idle_ = false;  // the watchdog sleeps the long period and must be woken for new work
   std::thread watchdog_;
   std::atomic<std::uint64_t> serial_{0};
 

@@ -61,7 +61,8 @@ void RecordLog::append(Invocation record, InvokeCallback done) {
   std::lock_guard lock(mutex_);
   queue_.push_back(Pending{std::move(record), std::move(done), {}});
   ++appended_;
-  if (writer_waiting_) wake_writer_.notify_one();  // a busy writer picks it up with its next batch
+  // A busy writer picks it up with its next batch; a gathering one only needs waking once the batch is full.
+  if (writer_waiting_ || (gathering_ && queue_.size() == gather_max)) wake_writer_.notify_one();
 }
 
 std::optional<InvocationResult> RecordLog::commit_inline(Invocation& record) {
@@ -91,6 +92,8 @@ void RecordLog::flush() {
 }
 
 void RecordLog::run() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_commit;
   std::vector<Pending> batch;
   std::unique_lock lock(mutex_);
   for (;;) {
@@ -98,10 +101,19 @@ void RecordLog::run() {
     wake_writer_.wait(lock, [&] { return (!queue_.empty() || stopping_) && !inline_active_; });
     writer_waiting_ = false;
     if (queue_.empty()) break;  // stopping, and everything is committed
+    if (queue_.size() < gather_max && Clock::now() - last_commit < gather_window && !stopping_) {
+      // Commits are coming back to back: give the batch a moment to fill. A commit's fixed cost (and the
+      // wake-ups around it) then spreads over many records instead of one or two. An idle server commits at once.
+      gathering_ = true;
+      wake_writer_.wait_for(lock, gather_window, [&] { return queue_.size() >= gather_max || stopping_; });
+      gathering_ = false;
+      if (inline_active_) continue;
+    }
     batch.swap(queue_);
     lock.unlock();
 
     commit(batch);
+    last_commit = Clock::now();
     for (auto& pending : batch) {
       on_commit_(pending.record);
       auto done = std::move(pending.done);

@@ -1,0 +1,471 @@
+"""faas-http end to end, as a user drives it with requests and curl (CONTRACT §3)."""
+import base64
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from make_wheel import make_wheel
+
+TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+ADD = "def main(a, b):\n    return a + b\n"
+RECORD_KEYS = {"id", "function", "args", "result", "status", "time_start", "time_end", "duration_ms", "request_id",
+               "stdout"}
+
+
+def assert_record(record, function, args):
+    """The invocation record of CONTRACT §2."""
+    assert record["function"] == function
+    assert record["args"] == args
+    assert uuid.UUID(record["id"]).version == 4
+    assert TIME.match(record["time_start"]) and TIME.match(record["time_end"])
+    assert record["time_start"] <= record["time_end"]
+    assert isinstance(record["duration_ms"], float) and record["duration_ms"] >= 0
+    assert isinstance(record["request_id"], str) and record["request_id"]
+    assert isinstance(record["stdout"], str)
+    if record["status"] == "success":
+        assert set(record) == RECORD_KEYS
+    else:
+        assert record["status"] == "error" and "result" not in record
+        assert {"error", "error_type"} <= set(record)
+
+
+def assert_error(response, status):
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "error" and isinstance(body["message"], str) and body["message"]
+    return body["message"]
+
+
+def raw_request(server, data, timeout=10):
+    """Sends raw bytes and returns the status code of the answer (0 if the server closed without one)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while b"\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    found = re.match(rb"HTTP/1\.1 (\d{3})", answer)
+    return int(found.group(1)) if found else 0
+
+
+def basic(server):
+    return "Basic " + base64.b64encode(f"admin:{server.password}".encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def calc(http_server):
+    http_server.upload("calc", ADD)
+    return "calc"
+
+
+# --- authentication --------------------------------------------------------------------------------------------
+
+
+def test_generated_password_is_kept_in_a_0600_file(start_http, tmp_path):
+    server = start_http(password=None, data_dir=tmp_path / "fresh")
+    path = tmp_path / "fresh" / "http-password"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(server.password) >= 24
+    assert "http-password" in server.log()
+    assert server.get("/admin/functions").status_code == 200
+    server.stop()
+    # The same password after a restart.
+    again = start_http(password=None, data_dir=tmp_path / "fresh")
+    assert again.password == server.password
+    assert again.get("/admin/functions").status_code == 200
+
+
+def test_password_from_the_environment_writes_no_file(start_http, tmp_path):
+    server = start_http(password="s3cret", data_dir=tmp_path / "env")
+    assert not (tmp_path / "env" / "http-password").exists()
+    assert server.get("/admin/functions", auth=("admin", "s3cret")).status_code == 200
+
+
+@pytest.mark.parametrize("auth", [None, ("admin", "wrong"), ("root", "test-password")])
+def test_every_route_needs_credentials(http_server, auth):
+    for method, path in [("GET", "/admin/functions"), ("POST", "/function/calc"), ("GET", "/admin/status"),
+                         ("GET", "/admin/gui"), ("GET", "/metrics"), ("GET", "/nowhere")]:
+        response = requests.request(method, http_server.url + path, auth=auth, timeout=10)
+        assert_error(response, 401)
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="Login Required"'
+
+
+def test_healthz_needs_no_credentials(http_server):
+    response = requests.get(http_server.url + "/healthz", timeout=10)
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_public_invoke_opens_only_functions(start_http):
+    server = start_http("--public-invoke")
+    server.upload("calc", ADD)
+    assert requests.post(server.url + "/function/calc", json={"args": [1, 2]}, timeout=10).json()["result"] == 3
+    assert requests.get(server.url + "/admin/functions", timeout=10).status_code == 401
+
+
+# --- functions and invocations ---------------------------------------------------------------------------------
+
+
+def test_multipart_upload_then_invoke(http_server):
+    body = http_server.upload("adder", ADD)
+    assert body["status"] == "success" and body["function"] == "adder" and body["message"]
+    response = http_server.invoke("adder", 10, 20)
+    assert response.status_code == 200
+    record = response.json()
+    assert_record(record, "adder", [10, 20])
+    assert record["result"] == 30
+
+
+def test_curl_upload_names_the_function_after_its_file(http_server, tmp_path):
+    code = tmp_path / "greet.py"
+    code.write_text("def main(name):\n    print('hi')\n    return 'hello ' + name\n")
+    out = subprocess.run(["curl", "-sS", "-u", f"admin:{http_server.password}", "-F", f"code=@{code}",
+                          http_server.url + "/admin/upload"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["function"] == "greet"
+    out = subprocess.run(["curl", "-sS", "-u", f"admin:{http_server.password}", "-H", "Content-Type: application/json",
+                          "-d", '{"args": ["bob"], "request_id": "r-1"}', http_server.url + "/function/greet"],
+                         capture_output=True, text=True, check=True).stdout
+    record = json.loads(out)
+    assert record["result"] == "hello bob" and record["request_id"] == "r-1" and record["stdout"] == "hi\n"
+
+
+def test_json_upload_with_base64_fields(http_server):
+    response = http_server.post("/admin/upload", json={
+        "name": "b64", "code_b64": base64.b64encode(b"def main(x):\n    return x * 2\n").decode()})
+    assert response.status_code == 200, response.text
+    assert http_server.invoke("b64", 21).json()["result"] == 42
+    bad = http_server.post("/admin/upload", json={"name": "b64", "code_b64": "not base64!"})
+    assert "base64" in assert_error(bad, 400)
+
+
+def test_kwargs_and_big_ints(http_server):
+    http_server.upload("kw", "def main(a, scale=1):\n    return a * scale\n")
+    record = http_server.post("/function/kw", data='{"args": [12345678901234567890123], "kwargs": {"scale": 2}}').json()
+    assert record["result"] == 24691357802469135780246
+
+
+def test_a_raising_function_answers_200_with_an_error_record(http_server):
+    http_server.upload("div", "def main(a, b):\n    return a / b\n")
+    response = http_server.invoke("div", 1, 0)
+    assert response.status_code == 200
+    record = response.json()
+    assert_record(record, "div", [1, 0])
+    assert record["error_type"] == "ZeroDivisionError" and "division by zero" in record["error"]
+    assert "Traceback" in record["traceback"]
+
+
+def test_unknown_function_wrong_method_unknown_route(http_server, calc):
+    assert "nope" in assert_error(http_server.invoke("nope", 1), 404)
+    response = http_server.get("/function/calc")
+    assert_error(response, 405)
+    assert response.headers["Allow"] == "POST"
+    assert_error(http_server.delete("/admin/status"), 405)
+    assert_error(http_server.get("/admin/nothing"), 404)
+    assert_error(http_server.get("/function/calc/extra"), 404)
+
+
+def test_list_and_delete(http_server):
+    http_server.upload("doomed", ADD)
+    functions = http_server.get("/admin/functions").json()
+    meta = functions["doomed"]
+    assert meta["name"] == "doomed" and meta["version"] == 1 and meta["has_requirements"] is False
+    assert TIME.match(meta["created_at"]) and TIME.match(meta["updated_at"])
+    response = http_server.delete("/admin/functions/doomed")
+    assert response.status_code == 200 and response.json()["status"] == "success"
+    assert "doomed" not in http_server.get("/admin/functions").json()
+    assert_error(http_server.delete("/admin/functions/doomed"), 404)
+    assert_error(http_server.invoke("doomed", 1, 2), 404)
+
+
+def test_logs_limit(http_server):
+    http_server.upload("logged", "def main(i):\n    return i\n")
+    for i in range(5):
+        http_server.invoke("logged", i)
+    everything = http_server.get("/admin/logs/logged").json()
+    assert [r["result"] for r in everything] == [0, 1, 2, 3, 4]
+    for record in everything:
+        assert_record(record, "logged", [record["result"]])
+    assert [r["result"] for r in http_server.get("/admin/logs/logged?limit=2").json()] == [3, 4]
+    assert len(http_server.get("/admin/logs/logged?limit=0").json()) == 5
+    assert_error(http_server.get("/admin/logs/logged?limit=-1"), 400)
+    assert_error(http_server.get("/admin/logs/logged?limit=abc"), 400)
+    assert_error(http_server.get("/admin/logs/unknown"), 404)
+
+
+def test_status_has_the_fields_of_both_seeds(http_server):
+    status = http_server.get("/admin/status").json()
+    assert status["status"] == "running"
+    for key in ["uptime", "cpu_percent", "ram_percent", "loaded_functions", "timestamp", "system_memory_info"]:
+        assert key in status
+    assert status["cpu_usage_absolute"]["process_milicpu"] >= 0
+    assert status["memory_usage_absolute"]["process_rss_mb"] > 0
+    assert TIME.match(status["timestamp"])
+
+
+def test_reupload_with_a_syntax_error_keeps_the_old_version(http_server):
+    http_server.upload("stable", ADD)
+    response = http_server.post("/admin/upload", files={"code": ("func.py", "def main(:\n")}, data={"name": "stable"})
+    assert "SyntaxError" in assert_error(response, 500)
+    assert http_server.invoke("stable", 1, 2).json()["result"] == 3
+
+
+def test_requirements_from_a_wheel_made_now(start_http, tmp_path):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "tinydep", "1.0", "7")
+    server = start_http(env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)})
+    server.upload("withdep", "import tinydep\n\ndef main():\n    return [tinydep.VERSION, tinydep.VALUE]\n",
+                  requirements="tinydep==1.0\n")
+    assert server.invoke("withdep").json()["result"] == ["1.0", 7]
+    assert server.get("/admin/functions").json()["withdep"]["has_requirements"] is True
+    # A missing package fails with pip's words, and the function keeps its version.
+    response = server.post("/admin/upload", files={"code": ("func.py", ADD), "requirements": ("r.txt", "nothere\n")},
+                           data={"name": "withdep"})
+    assert "nothere" in assert_error(response, 500)
+    assert server.invoke("withdep").json()["result"] == ["1.0", 7]
+
+
+def test_a_pip_upload_does_not_hold_up_invocations(start_http, tmp_path):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "slowdep", "2.0")
+    server = start_http(env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)})
+    server.upload("calc", ADD)
+    done = threading.Event()
+    answered_during_upload = []
+
+    def invoke_until_done():
+        session = requests.Session()
+        while not done.is_set():
+            response = session.post(server.url + "/function/calc", json={"args": [1, 1]}, auth=server.auth, timeout=5)
+            assert response.status_code == 200
+            answered_during_upload.append(time.monotonic())
+
+    thread = threading.Thread(target=invoke_until_done)
+    thread.start()
+    started = time.monotonic()
+    server.upload("dep", "import slowdep\n\ndef main():\n    return slowdep.VERSION\n", requirements="slowdep\n")
+    upload_seconds = time.monotonic() - started
+    done.set()
+    thread.join()
+    assert upload_seconds > 0.3  # pip ran
+    assert len(answered_during_upload) > 20, f"{len(answered_during_upload)} answers in {upload_seconds:.2f}s"
+
+
+def test_restart_keeps_functions_and_logs(start_http, tmp_path):
+    server = start_http(data_dir=tmp_path / "kept")
+    server.upload("calc", ADD)
+    first = server.invoke("calc", 2, 3).json()
+    assert server.stop() == 0
+    again = start_http(data_dir=tmp_path / "kept")
+    assert "calc" in again.get("/admin/functions").json()
+    assert again.get("/admin/logs/calc").json() == [first]
+    assert again.invoke("calc", 4, 5).json()["result"] == 9
+
+
+def test_async_invocation(http_server):
+    http_server.upload("slow", "import time\n\ndef main(x):\n    time.sleep(0.5)\n    return x\n")
+    response = http_server.post("/function/slow", json={"args": [7], "request_id": "async-1"},
+                                headers={"X-Faas-Async": "true"})
+    assert response.status_code == 202
+    accepted = response.json()
+    assert accepted["status"] == "accepted" and accepted["request_id"] == "async-1"
+    location = response.headers["Location"]
+    assert location == "/admin/invocations/" + accepted["id"]
+    pending = http_server.get(location)
+    assert pending.status_code == 202 and pending.json()["status"] == "pending"
+    deadline = time.monotonic() + 10
+    while (answer := http_server.get(location)).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answer.status_code == 200
+    record = answer.json()
+    assert_record(record, "slow", [7])
+    assert record["id"] == accepted["id"] and record["result"] == 7 and record["request_id"] == "async-1"
+    assert_error(http_server.get("/admin/invocations/" + str(uuid.uuid4())), 404)
+    assert_error(http_server.post("/function/nope", json={"args": []}, headers={"X-Faas-Async": "true"}), 404)
+
+
+def test_metrics_are_prometheus_text(http_server, calc):
+    http_server.invoke("calc", 1, 2)
+    response = http_server.get("/metrics")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    types, samples = {}, {}
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+                        r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
+    for line in response.text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in {"counter", "gauge", "histogram"}
+            types[name] = kind
+        elif line.startswith("# HELP "):
+            continue
+        else:
+            found = sample.match(line)
+            assert found, f"not a Prometheus sample: {line!r}"
+            name = found.group(1)
+            base = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+            assert base in types, f"{name} has no TYPE"
+            samples[name + (found.group(2) or "")] = float(found.group(4))
+    assert samples['faas_invocations_total{function="calc",status="success"}'] >= 1
+    assert samples['faas_invocation_duration_seconds_bucket{function="calc",le="+Inf"}'] >= 1
+    assert "faas_invocations_in_flight" in samples and "faas_http_connections" in samples
+    assert types["faas_invocation_duration_seconds"] == "histogram"
+
+
+def test_root_redirects_to_the_dashboard(http_server):
+    response = http_server.get("/", allow_redirects=False)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/gui"
+    page = http_server.get("/admin/gui")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "<html" in page.text.lower() and "libfaas" in page.text
+
+
+# --- hostile input, each while another client keeps being served ---------------------------------------------------
+
+
+@pytest.fixture
+def parallel_client(http_server, calc):
+    """A client invoking calc without pause for the length of a test; asserts that every call was answered."""
+    stop = threading.Event()
+    results = {"ok": 0, "failed": []}
+
+    def run():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                response = session.post(http_server.url + "/function/calc", json={"args": [2, 2]},
+                                        auth=http_server.auth, timeout=10)
+                if response.status_code == 200 and response.json()["result"] == 4:
+                    results["ok"] += 1
+                else:
+                    results["failed"].append(response.status_code)
+            except requests.RequestException as e:
+                results["failed"].append(repr(e))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.1)
+    yield results
+    before = results["ok"]
+    time.sleep(0.2)
+    stop.set()
+    thread.join()
+    assert results["failed"] == []
+    assert results["ok"] > before, "the parallel client stopped being served"
+
+
+def test_malformed_json_and_args_not_a_list(http_server, parallel_client):
+    assert "JSON" in assert_error(http_server.post("/function/calc", data="{not json"), 400)
+    assert "args" in assert_error(http_server.post("/function/calc", json={"args": {"a": 1}}), 400)
+    assert_error(http_server.post("/function/calc", json=[1, 2]), 400)
+    assert_error(http_server.post("/function/calc", json={"args": [1], "kwargs": [1]}), 400)
+    assert_error(http_server.post("/admin/upload", data="{]", headers={"Content-Type": "application/json"}), 400)
+    assert_error(http_server.post("/admin/upload", data="x", headers={"Content-Type": "text/plain"}), 400)
+
+
+def test_truncated_and_malformed_multipart(http_server, parallel_client):
+    boundary = "XyZ"
+    whole = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\ncut\r\n"
+             f"--{boundary}\r\nContent-Disposition: form-data; name=\"code\"; filename=\"f.py\"\r\n\r\n"
+             f"{ADD}\r\n--{boundary}--\r\n")
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    for body in [whole[:40], whole[:-30], whole.replace("Content-Disposition", "X-Nothing")]:
+        message = assert_error(http_server.post("/admin/upload", data=body, headers=headers), 400)
+        assert "multipart" in message
+    assert_error(http_server.post("/admin/upload", data=whole, headers={"Content-Type": "multipart/form-data"}), 400)
+    no_code = whole.replace('name="code"', 'name="other"')
+    assert "code" in assert_error(http_server.post("/admin/upload", data=no_code, headers=headers), 400)
+    assert http_server.post("/admin/upload", data=whole, headers=headers).status_code == 200
+
+
+def test_oversized_bodies_get_413(http_server, parallel_client):
+    big = b"x" * (20 * 1024 * 1024)
+    assert_error(http_server.post("/function/calc", data=big), 413)
+    assert_error(http_server.post("/admin/upload", data=big, headers={"Content-Type": "application/json"}), 413)
+    # curl sends "Expect: 100-continue" and gets the answer before sending the body.
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"admin:{http_server.password}",
+                          "-H", "Content-Type: application/json", "--data-binary", "@-", http_server.url + "/function/calc"],
+                         input=big, capture_output=True, check=True).stdout
+    assert out == b"413"
+
+
+def test_a_100_kb_header_gets_431(http_server, parallel_client):
+    response = http_server.get("/admin/functions", headers={"X-Padding": "a" * 100_000})
+    assert_error(response, 431)
+
+
+def test_non_utf8_and_dot_dot_paths(http_server, parallel_client):
+    auth = basic(http_server).encode()
+    for target in [b"/function/\xff\xfe", b"/function/%FF%FE", b"/function/..", b"/function/..%2F..%2Fetc",
+                   b"/admin/logs/..", b"/admin/logs/%2e%2e%2fetc", b"/admin/functions/a%2Fb", b"/function/%zz"]:
+        status = raw_request(http_server, b"POST " + target + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
+                             b"\r\nContent-Length: 2\r\n\r\n{}")
+        assert status == 400, target
+    out = subprocess.run(["curl", "-s", "--path-as-is", "-u", f"admin:{http_server.password}", "-X", "DELETE",
+                          http_server.url + "/admin/functions/.."], capture_output=True, text=True).stdout
+    assert json.loads(out)["status"] == "error"
+    for name in ["../evil", "a/b", "", "x" * 65, ".hidden"]:
+        response = http_server.post("/admin/upload", files={"code": ("func.py", ADD)}, data={"name": name})
+        assert_error(response, 400)
+    assert not any(p.name == "evil" for p in http_server.data_dir.parent.rglob("evil"))
+
+
+def test_a_slow_client_gets_408_and_blocks_nobody(http_server, parallel_client):
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", http_server.port), timeout=10) as sock:
+        sock.sendall(b"POST /function/calc HTTP/1.1\r\nHost: x\r\n")
+        answer = b""
+        for _ in range(50):  # a header line now and then, never finishing
+            time.sleep(0.1)
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+        sock.settimeout(5)
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+        except OSError:
+            pass
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert time.monotonic() - started < 6
+    # An idle connection is closed without an answer.
+    with socket.create_connection(("127.0.0.1", http_server.port), timeout=10) as sock:
+        assert sock.recv(100) == b""
+
+
+def test_graceful_shutdown_finishes_in_flight_calls(start_http, tmp_path):
+    server = start_http(data_dir=tmp_path / "graceful")
+    server.upload("nap", "import time\n\ndef main():\n    time.sleep(1)\n    return 'rested'\n")
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(server.invoke("nap")))
+    thread.start()
+    time.sleep(0.3)
+    assert server.stop() == 0
+    thread.join()
+    assert answers[0].status_code == 200 and answers[0].json()["result"] == "rested"
+    assert "stopped" in server.log()
+    again = start_http(data_dir=tmp_path / "graceful")
+    assert [r["result"] for r in again.get("/admin/logs/nap").json()] == ["rested"]
+
+
+def test_bad_configuration_exits_with_one_line(tmp_path):
+    from conftest import BUILD
+    binary = str(BUILD / "frontends" / "http" / "faas-http")
+    for args in [["--isolation", "docker"], ["--port", "99999"], ["--host", "not-an-ip", "--port", "0"]]:
+        result = subprocess.run([binary, "--data-dir", str(tmp_path / "d"), *args], capture_output=True, text=True,
+                                env={**os.environ, "FAAS_HTTP_PASSWORD": "x"}, timeout=30)
+        assert result.returncode != 0, args
+        assert result.stderr.strip(), args
