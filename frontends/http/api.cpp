@@ -199,6 +199,8 @@ void Api::handle(Request request, Reply reply) {
   const std::string_view method = request.method;
   const bool get = method == "GET" || method == "HEAD";
 
+  // Every decoding that may throw happens before `reply` (or `request`, which `path` views) is moved away, so that
+  // the handler below can still answer.
   try {
     if (path == "/healthz") {
       if (!get) return reply(method_not_allowed("GET"));
@@ -214,8 +216,11 @@ void Api::handle(Request request, Reply reply) {
 
     if (auto name = one_segment_after(path, "/function/")) {
       if (method != "POST") return reply(method_not_allowed("POST"));
-      std::string function = decoded_segment(*name);  // before `request`, which `name` views, moves away
-      return invoke(std::move(function), std::move(request), std::move(reply));
+      InvokeRequest invoke_request;
+      invoke_request.function = decoded_segment(*name);
+      parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
+      if (request.async) return invoke_detached(std::move(invoke_request), std::move(reply));
+      return invoke(std::move(invoke_request), std::move(reply));
     }
     if (path == "/admin/upload") {
       if (method != "POST") return reply(method_not_allowed("POST"));
@@ -231,7 +236,8 @@ void Api::handle(Request request, Reply reply) {
     }
     if (auto name = one_segment_after(path, "/admin/functions/")) {
       if (method != "DELETE" && !get) return reply(method_not_allowed("GET, DELETE"));
-      return offload(std::move(reply), [this, name = decoded_segment(*name), remove = method == "DELETE"] {
+      std::string function = decoded_segment(*name);
+      return offload(std::move(reply), [this, name = std::move(function), remove = method == "DELETE"] {
         if (!remove) return json_response(200, json(engine_.info(name)).dump());
         engine_.remove(name);
         return json_response(200, json{{"status", "success"}, {"message", "Function '" + name + "' deleted"}}.dump());
@@ -246,13 +252,15 @@ void Api::handle(Request request, Reply reply) {
           return reply(error_response(400, "limit must be a non-negative integer"));
         }
       }
-      return offload(std::move(reply), [this, name = decoded_segment(*name), limit] {
+      std::string function = decoded_segment(*name);
+      return offload(std::move(reply), [this, name = std::move(function), limit] {
         return json_response(200, join_json_array(engine_.logs(name, limit)));
       });
     }
     if (auto id = one_segment_after(path, "/admin/invocations/")) {
       if (!get) return reply(method_not_allowed("GET"));
-      return invocation_record(decoded_segment(*id), std::move(reply));
+      std::string invocation_id = decoded_segment(*id);
+      return invocation_record(std::move(invocation_id), std::move(reply));
     }
     if (path == "/admin/status") {
       if (!get) return reply(method_not_allowed("GET"));
@@ -279,16 +287,12 @@ void Api::handle(Request request, Reply reply) {
     }
     return reply(error_response(404, "no such route: " + std::string(path)));
   } catch (const Error& e) {
+    if (!reply) throw;  // a broken invariant: the throw came after `reply` was handed on
     return reply(from_error(e));
   }
 }
 
-void Api::invoke(std::string name, Request request, Reply reply) {
-  InvokeRequest invoke_request;
-  invoke_request.function = std::move(name);
-  parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
-  if (request.async) return invoke_detached(std::move(invoke_request), std::move(reply));
-
+void Api::invoke(InvokeRequest invoke_request, Reply reply) {
   engine_.invoke_async(std::move(invoke_request), [this, reply = std::move(reply)](Outcome<InvocationResult> outcome) {
     if (!outcome.ok()) return reply(from_error(outcome.error()));
     const auto& record = outcome.value().record;

@@ -55,7 +55,8 @@ class Api {
   void begin_shutdown() { draining_ = true; }
 
  private:
-  void invoke(std::string name, Request request, Reply reply);
+  // Neither throws: from here on every failure goes to `reply`.
+  void invoke(InvokeRequest invoke_request, Reply reply);
   void invoke_detached(InvokeRequest invoke_request, Reply reply);
   void upload(Request request, Reply reply);
   void invocation_record(std::string id, Reply reply);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -268,6 +269,8 @@ struct Server::Impl {
   }
 
   asio::io_context io;
+  // Keeps run() going while no socket operation is pending, e.g. when every connection waits for the engine.
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running = asio::make_work_guard(io);
   Shared shared;
   tcp::acceptor acceptor;
   asio::steady_timer retry_accept;
@@ -343,6 +346,7 @@ void Server::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->blocking.join();
+  impl_->keep_running.reset();
   impl_->io.stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();

@@ -408,15 +408,17 @@ def test_a_100_kb_header_gets_431(http_server, parallel_client):
 
 def test_non_utf8_and_dot_dot_paths(http_server, parallel_client):
     auth = basic(http_server).encode()
-    for target in [b"/function/\xff\xfe", b"/function/%FF%FE", b"/function/..", b"/function/..%2F..%2Fetc",
-                   b"/admin/logs/..", b"/admin/logs/%2e%2e%2fetc", b"/admin/functions/a%2Fb", b"/function/%zz"]:
-        status = raw_request(http_server, b"POST " + target + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth +
-                             b"\r\nContent-Length: 2\r\n\r\n{}")
+    for method, target in [(b"POST", b"/function/\xff\xfe"), (b"POST", b"/function/%FF%FE"),
+                           (b"POST", b"/function/.."), (b"POST", b"/function/..%2F..%2Fetc"), (b"POST", b"/function/%zz"),
+                           (b"GET", b"/admin/logs/.."), (b"GET", b"/admin/logs/%2e%2e%2fetc"),
+                           (b"DELETE", b"/admin/functions/a%2Fb"), (b"GET", b"/admin/functions/\xc3\x28")]:
+        status = raw_request(http_server, method + b" " + target + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                             auth + b"\r\nContent-Length: 2\r\n\r\n{}")
         assert status == 400, target
     out = subprocess.run(["curl", "-s", "--path-as-is", "-u", f"admin:{http_server.password}", "-X", "DELETE",
                           http_server.url + "/admin/functions/.."], capture_output=True, text=True).stdout
     assert json.loads(out)["status"] == "error"
-    for name in ["../evil", "a/b", "", "x" * 65, ".hidden"]:
+    for name in ["../evil", "a/b", "x" * 65, ".hidden", "a..b"]:
         response = http_server.post("/admin/upload", files={"code": ("func.py", ADD)}, data={"name": name})
         assert_error(response, 400)
     assert not any(p.name == "evil" for p in http_server.data_dir.parent.rglob("evil"))
