@@ -17,15 +17,15 @@ struct CommonOptions {
   std::string log_level = "info";
 };
 
-// Adds --data-dir, --isolation, --timeout, --max-concurrency, --log-level, --python (each also read from its
-// environment variable) to `app`, writing into `options`.
+// Adds --data-dir, --isolation, --timeout, --max-concurrency, --log-level, --log-retention, --python (each also
+// read from its environment variable) to `app`, writing into `options`.
 void add_common_options(CLI::App& app, CommonOptions& options);
 
 // Turns the parsed text options into `options.engine`. Throws Error(invalid_input) with a one-line reason.
 void finish_common_options(CommonOptions& options);
 
-// Logs to stderr through a background thread, so that a request's log line never waits on the terminal.
-// `program` prefixes every line.
+// Logs to stderr through a buffer flushed every second (warnings and errors at once), so that a request's
+// log line costs no system call. `program` prefixes every line.
 void setup_logging(const std::string& program, const std::string& level);
 
 // Runs `main_body`, turning any exception into one clear line on stderr and exit status 1.

@@ -1,6 +1,7 @@
 // server.cpp — listener and per-connection sessions on Boost.Beast (after Beast's advanced server example).
 #include "server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -54,6 +55,9 @@ struct Shared {
 
 // The request line as it may appear in a log line: printable ASCII only, bounded.
 std::string loggable(std::string_view text) {
+  if (text.size() <= 256 && std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+    return std::string(text);
+  }
   std::string out;
   for (char c : text.substr(0, 256)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
   if (text.size() > 256) out += "...";
@@ -89,10 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
     parser_->body_limit(shared_.config.max_body_bytes);
-    deadline_.expires_after(shared_.config.read_timeout);
-    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->stream_.socket().cancel();  // the pending read completes with operation_aborted
-    });
+    arm_deadline();
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
@@ -121,8 +122,31 @@ class Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
   }
 
+  // One timer per connection, re-armed lazily: a request only moves `read_by_`, so a stream of requests costs no
+  // timer operations; the timer fires at most once per read_timeout and then checks whether a read is late.
+  void arm_deadline() {
+    read_by_ = std::chrono::steady_clock::now() + shared_.config.read_timeout;
+    reading_ = true;
+    if (timer_armed_) return;
+    timer_armed_ = true;
+    deadline_.expires_at(read_by_);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_deadline(ec); });
+  }
+
+  void on_deadline(beast::error_code ec) {
+    timer_armed_ = false;
+    if (ec || !reading_ || closed_) return;
+    if (std::chrono::steady_clock::now() < read_by_) {
+      timer_armed_ = true;
+      deadline_.expires_at(read_by_);
+      deadline_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_deadline(ec); });
+      return;
+    }
+    stream_.socket().cancel();  // the pending read completes with operation_aborted
+  }
+
   void on_read_error(beast::error_code ec) {
-    deadline_.cancel();
+    reading_ = false;
     if (ec == bhttp::error::body_limit) return refuse(413, "the body is too large");
     if (ec == bhttp::error::header_limit) return refuse(431, "the request headers are too large");
     if (ec == asio::error::operation_aborted) {
@@ -138,7 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_request(beast::error_code ec) {
     if (ec) return on_read_error(ec);
-    deadline_.cancel();
+    reading_ = false;
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
     started_ = std::chrono::steady_clock::now();
@@ -149,8 +173,8 @@ class Session : public std::enable_shared_from_this<Session> {
     request.authorization = std::string(message[bhttp::field::authorization]);
     request.async = iequals(message["X-Faas-Async"], "true");
     request.body = std::move(message.body());
-    method_ = request.method;
-    target_ = request.target;
+    method_ = loggable(request.method);
+    target_ = loggable(request.target);
     shared_.unanswered.fetch_add(1);
     shared_.api->handle(std::move(request), [self = shared_from_this()](Response response) {
       asio::post(self->stream_.get_executor(),
@@ -164,8 +188,8 @@ class Session : public std::enable_shared_from_this<Session> {
     linger_ = true;
     started_ = std::chrono::steady_clock::now();
     if (parser_ && parser_->is_header_done()) {
-      method_ = std::string(parser_->get().method_string());
-      target_ = std::string(parser_->get().target());
+      method_ = loggable(parser_->get().method_string());
+      target_ = loggable(parser_->get().target());
     }
     write(error_response(status, message), false);
   }
@@ -195,7 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (counted) shared_.answered();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
     if (spdlog::should_log(spdlog::level::info)) {
-      spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, loggable(method_), loggable(target_), status, bytes, ms);
+      spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, method_, target_, status, bytes, ms);
     }
     if (ec) return close();
     if (!response_.keep_alive()) return linger_ ? linger_close() : close();
@@ -220,6 +244,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
+    closed_ = true;
     deadline_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -228,6 +253,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point read_by_;
+  bool reading_ = false;      // a request is being read, so read_by_ applies
+  bool timer_armed_ = false;
+  bool closed_ = false;
   Shared& shared_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -236,7 +265,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool linger_ = false;
   std::array<char, 16 * 1024> scratch_;
   std::string remote_ = "?";
-  std::string method_ = "-", target_ = "-";
+  std::string method_ = "-", target_ = "-";  // printable, for the access log
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -1,0 +1,60 @@
+// Drives the dashboard at /admin/gui in headless Debian Chromium: uploads a function through the file picker,
+// invokes it, and checks that the result and the log row appear. Exits non-zero on any failure.
+// usage: node dashboard.mjs URL USER PASSWORD WORK_DIR
+import { chromium } from "playwright-core";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const [url, user, password, workDir] = process.argv.slice(2);
+const code = join(workDir, "mul.py");
+writeFileSync(code, "def main(a, b):\n    print('multiplying')\n    return a * b\n");
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const context = await browser.newContext({ httpCredentials: { username: user, password } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+
+  await page.goto(url + "/admin/gui");
+  await page.getByText("No functions yet").waitFor();
+
+  // Upload through the file picker; the name comes from the file.
+  await page.setInputFiles("#upload-code", code);
+  await page.click("#upload-button");
+  await page.locator("#message.ok", { hasText: "Function 'mul' uploaded" }).waitFor();
+  await page.locator("#functions tr[data-name='mul']").waitFor();
+
+  // Invoke with JSON args and read the record.
+  await page.selectOption("#invoke-function", "mul");
+  await page.fill("#invoke-args", "[6, 7]");
+  await page.click("#invoke-button");
+  await page.locator("#invoke-result.ok").waitFor();
+  const record = JSON.parse(await page.textContent("#invoke-result"));
+  if (record.result !== 42 || record.status !== "success") throw new Error("bad record " + JSON.stringify(record));
+
+  // The log row of that invocation.
+  const row = page.locator("#logs tbody tr", { hasText: record.request_id });
+  await row.waitFor();
+  const cells = await row.locator("td").allTextContents();
+  if (cells[1] !== "success" || cells[2] !== "[6,7]" || cells[3] !== "42" || !cells[5].includes("multiplying")) {
+    throw new Error("bad log row " + JSON.stringify(cells));
+  }
+
+  // A bad argument list is reported without a request.
+  await page.fill("#invoke-args", "[6,");
+  await page.click("#invoke-button");
+  await page.locator("#invoke-result.bad", { hasText: "not valid JSON" }).waitFor();
+
+  // Status shows the invocation.
+  await page.locator("#status dd", { hasText: "errors" }).waitFor();
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log("dashboard: upload, invoke, result and log row seen");
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,18 @@
+"""The dashboard in a real browser: headless Debian Chromium driven by playwright-core (tests/browser)."""
+import pathlib
+import shutil
+import subprocess
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BROWSER_TESTS = REPO / "tests" / "browser"
+
+
+def test_dashboard_uploads_invokes_and_shows_the_log(start_http, tmp_path):
+    assert shutil.which("node"), "node is missing: run scripts/install-deps.sh"
+    assert (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir(), "run: npm ci --prefix tests/browser"
+    server = start_http()
+    result = subprocess.run(["node", str(BROWSER_TESTS / "dashboard.mjs"), server.url, "admin", server.password,
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr + server.log()[-3000:]
+    records = server.get("/admin/logs/mul").json()
+    assert [r["result"] for r in records] == [42]
