@@ -13,12 +13,19 @@ packages=(
   mosquitto mosquitto-clients
   python3-pytest python3-requests python3-paho-mqtt
   curl wrk
+  clang libclang-rt-14-dev   # the libFuzzer targets (scripts/fuzz.sh)
+  chromium                   # the dashboard's browser test (tests/browser, with Node.js below)
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+
+# Node.js and npm for playwright-core; a Node.js from elsewhere (e.g. NodeSource, which bundles npm) will do.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs libfaas on its embedded defaults (SQLite in ./faas-data).
-# The HTTP and MQTT servers are not built yet; until they are, this runs the embedding demo
-# (examples/embed): it uploads examples/functions/calculadora, invokes it and prints the records and status.
+# Installs what is missing, builds, and starts faas-http on its embedded defaults: SQLite and functions in
+# ./faas-data (FAAS_DATA_DIR), port 8080 (FAAS_HTTP_PORT). The admin password is FAAS_HTTP_PASSWORD or the one
+# generated into ./faas-data/http-password at first start. Ctrl-C stops it.
+# Extra arguments go to faas-http (see `build/frontends/http/faas-http --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +10,7 @@ scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
-prefix=build/install
-cmake --install build --prefix "$prefix" >/dev/null
-cmake -S examples/embed -B build/embed -DCMAKE_PREFIX_PATH="$PWD/$prefix" >/dev/null
-cmake --build build/embed -j"$(nproc)" >/dev/null
-exec build/embed/faas-embed-example examples/functions/calculadora "${FAAS_DATA_DIR:-faas-data}"
+data_dir=${FAAS_DATA_DIR:-faas-data}
+port=${FAAS_HTTP_PORT:-8080}
+echo "faas-http on http://localhost:$port (dashboard: /admin/gui, user admin), data in $data_dir"
+exec build/frontends/http/faas-http --data-dir "$data_dir" --port "$port" "$@"

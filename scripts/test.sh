@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: first an optimised build, then one with
-# AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero on the first failure.
+# Installs what is missing, builds, and runs every test:
+#   1. an optimised build: GoogleTest units and the install test (ctest);
+#   2. a build with AddressSanitizer and UndefinedBehaviorSanitizer: the units again;
+#   3. the end-to-end tests (pytest) against the optimised servers, and the HTTP ones again under the sanitizers;
+#   4. the browser test of the dashboard (inside 3, through playwright-core from npm);
+#   5. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 60).
+# Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +22,12 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFAAS_SANITIZE=ON -DFAAS_BUIL
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ctest -j"$jobs" --output-on-failure)
 
-if compgen -G "tests/e2e/test_*.py" >/dev/null; then
-  echo "== end-to-end tests"
-  /usr/bin/python3 -m pytest -q tests/e2e
-fi
+echo "== end-to-end tests (tests/e2e) against build/"
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+echo "== the HTTP end-to-end tests against build-asan/"
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e/test_http.py
+
+scripts/fuzz.sh

@@ -54,6 +54,12 @@ namespace {
 // Lines go to a buffer that is written to stderr when it fills, every second, and at once for warnings and
 // errors: a busy server's access log then costs no system call or thread wake-up per request.
 class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ~BufferedStderrSink() override {
+    std::lock_guard lock(mutex_);
+    flush_();
+  }
+
  protected:
   void sink_it_(const spdlog::details::log_msg& message) override {
     formatter_->format(message, buffer_);
@@ -88,9 +94,11 @@ void setup_logging(const std::string& program, const std::string& level) {
 int run_main(const std::string& program, int (*main_body)(int, char**), int argc, char** argv) {
   try {
     int status = main_body(argc, argv);
+    spdlog::default_logger()->flush();
     spdlog::shutdown();
     return status;
   } catch (const std::exception& e) {
+    spdlog::default_logger()->flush();
     spdlog::shutdown();
     std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
     return 1;
