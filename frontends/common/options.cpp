@@ -32,6 +32,9 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
       ->envname("FAAS_MAX_CONCURRENCY")
       ->check(CLI::Range(1u, 1024u))
       ->capture_default_str();
+  app.add_option("--max-queue", options.engine.max_queue, "Invocations waiting beyond those; more get 'overloaded'")
+      ->envname("FAAS_MAX_QUEUE")
+      ->capture_default_str();
   app.add_option("--log-level", options.log_level, "trace, debug, info, warning, error or off")
       ->envname("FAAS_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical", "off"}))

@@ -17,7 +17,7 @@ struct CommonOptions {
   std::string log_level = "info";
 };
 
-// Adds --data-dir, --isolation, --timeout, --max-concurrency, --log-level, --log-retention, --python (each also
+// Adds --data-dir, --isolation, --timeout, --max-concurrency, --max-queue, --log-level, --log-retention, --python (each also
 // read from its environment variable) to `app`, writing into `options`.
 void add_common_options(CLI::App& app, CommonOptions& options);
 

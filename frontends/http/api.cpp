@@ -197,7 +197,7 @@ void Api::handle(Request request, Reply reply) {
   const std::string_view path = target.substr(0, question);
   const std::string_view query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   const std::string_view method = request.method;
-  const bool get = method == "GET" || method == "HEAD";
+  const bool get = method == "GET";
 
   // Every decoding that may throw happens before `reply` (or `request`, which `path` views) is moved away, so that
   // the handler below can still answer.

@@ -448,6 +448,28 @@ def test_a_slow_client_gets_408_and_blocks_nobody(http_server, parallel_client):
         assert sock.recv(100) == b""
 
 
+def test_overload_gets_503_with_retry_after(start_http):
+    server = start_http("--max-concurrency", "1", "--max-queue", "1")
+    server.upload("nap", "import time\n\ndef main():\n    time.sleep(1)\n")
+    async_call = {"headers": {"X-Faas-Async": "true"}, "json": {"args": []}}
+    assert [server.post("/function/nap", **async_call).status_code for _ in range(2)] == [202, 202]
+    response = server.post("/function/nap", **async_call)
+    assert "retry" in assert_error(response, 503)
+    assert response.headers["Retry-After"] == "1"
+    assert_error(server.invoke("nap"), 503)
+
+
+def test_connections_beyond_the_cap_get_503(start_http):
+    server = start_http("--max-connections", "2")
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    time.sleep(0.2)
+    assert raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == 503
+    for sock in idle:
+        sock.close()
+    time.sleep(0.2)
+    assert server.get("/healthz").status_code == 200
+
+
 def test_graceful_shutdown_finishes_in_flight_calls(start_http, tmp_path):
     server = start_http(data_dir=tmp_path / "graceful")
     server.upload("nap", "import time\n\ndef main():\n    time.sleep(1)\n    return 'rested'\n")
@@ -459,6 +481,7 @@ def test_graceful_shutdown_finishes_in_flight_calls(start_http, tmp_path):
     thread.join()
     assert answers[0].status_code == 200 and answers[0].json()["result"] == "rested"
     assert "stopped" in server.log()
+    assert '"POST /function/nap" 200' in server.log()  # the access log
     again = start_http(data_dir=tmp_path / "graceful")
     assert [r["result"] for r in again.get("/admin/logs/nap").json()] == ["rested"]
 
