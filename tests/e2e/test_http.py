@@ -219,7 +219,8 @@ def test_status_has_the_fields_of_both_seeds(http_server):
 def test_reupload_with_a_syntax_error_keeps_the_old_version(http_server):
     http_server.upload("stable", ADD)
     response = http_server.post("/admin/upload", files={"code": ("func.py", "def main(:\n")}, data={"name": "stable"})
-    assert "SyntaxError" in assert_error(response, 500)
+    message = assert_error(response, 500)
+    assert "SyntaxError" in message and "def main(:" in message  # the new code's line, not the old one's
     assert http_server.invoke("stable", 1, 2).json()["result"] == 3
 
 

@@ -82,6 +82,16 @@ class StagedLoader(importlib.machinery.SourceFileLoader):
     def path_stats(self, path):
         raise OSError("staged code has no bytecode cache")   # neither reads nor writes __pycache__
 
+    def source_to_code(self, data, path, *, _optimize=-1):
+        try:
+            return super().source_to_code(data, path, _optimize=_optimize)
+        except SyntaxError as e:
+            # CPython fills in the offending line by reading `path`, which still holds the old version.
+            lines = importlib.util.decode_source(data).splitlines()
+            if e.lineno and 0 < e.lineno <= len(lines):
+                e.text = lines[e.lineno - 1] + "\n"
+            raise
+
 
 def load(module_name, path, site_dirs, staged=None):
     before = list(sys.path)
