@@ -94,6 +94,7 @@ void RecordLog::flush() {
 void RecordLog::run() {
   using Clock = std::chrono::steady_clock;
   Clock::time_point last_commit;
+  std::size_t last_batch = 0;
   std::vector<Pending> batch;
   std::unique_lock lock(mutex_);
   for (;;) {
@@ -101,9 +102,11 @@ void RecordLog::run() {
     wake_writer_.wait(lock, [&] { return (!queue_.empty() || stopping_) && !inline_active_; });
     writer_waiting_ = false;
     if (queue_.empty()) break;  // stopping, and everything is committed
-    if (queue_.size() < gather_max && Clock::now() - last_commit < gather_window && !stopping_) {
-      // Commits are coming back to back: give the batch a moment to fill. A commit's fixed cost (and the
-      // wake-ups around it) then spreads over many records instead of one or two. An idle server commits at once.
+    if (queue_.size() < gather_max && last_batch >= gather_min && Clock::now() - last_commit < gather_window &&
+        !stopping_) {
+      // Commits come back to back and carry several records, so many callers are waiting: give the batch a moment
+      // to fill. A commit's fixed cost (and the wake-ups around it) then spreads over many records. A lone
+      // sequential caller (batches of one) and an idle server commit at once.
       gathering_ = true;
       wake_writer_.wait_for(lock, gather_window, [&] { return queue_.size() >= gather_max || stopping_; });
       gathering_ = false;
@@ -114,6 +117,7 @@ void RecordLog::run() {
 
     commit(batch);
     last_commit = Clock::now();
+    last_batch = batch.size();
     for (auto& pending : batch) {
       on_commit_(pending.record);
       auto done = std::move(pending.done);

@@ -75,6 +75,7 @@ class RecordLog {
   std::vector<Pending> queue_;
   bool writer_waiting_ = false;
   bool gathering_ = false;      // the writer waits up to gather_window for a fuller batch
+  static constexpr std::size_t gather_min = 4;   // the previous batch's size that shows concurrent callers
   static constexpr std::size_t gather_max = 64;
   static constexpr std::chrono::microseconds gather_window{500};
   bool inline_active_ = false;  // a caller is committing with write_db_; the writer stays parked meanwhile
