@@ -208,10 +208,17 @@ void Api::handle(Request request, Reply reply) {
       return reply(json_response(200, R"({"status":"ok"})"));
     }
     const bool open = config_.public_invoke && starts_with(path, "/function/");
-    if (!open && !auth_.check(request.authorization)) {
-      auto response = error_response(401, "authentication required");
-      response.ask_credentials = true;
-      return reply(std::move(response));
+    if (!open && !request.credentials_verified) {
+      if (!auth_.check(request.authorization)) {
+        auto response = error_response(401, "authentication required");
+        response.ask_credentials = true;
+        return reply(std::move(response));
+      }
+      // Let the connection skip the check for its next requests with this same header.
+      reply = [reply = std::move(reply)](Response response) {
+        response.credentials_accepted = true;
+        reply(std::move(response));
+      };
     }
 
     if (auto name = one_segment_after(path, "/function/")) {

@@ -25,6 +25,7 @@ struct Request {
   std::string target;         // path and query, as sent
   std::string content_type;
   std::string authorization;
+  bool credentials_verified = false;  // the same Authorization header was accepted earlier on this connection
   bool async = false;         // X-Faas-Async: true
   std::string body;
 };
@@ -36,6 +37,7 @@ struct Response {
   std::string_view allow;               // for 405
   unsigned retry_after_seconds = 0;     // for 503
   bool ask_credentials = false;         // 401: add WWW-Authenticate
+  bool credentials_accepted = false;    // the request's Authorization header passed the check
   std::string location;
 };
 

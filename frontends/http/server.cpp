@@ -171,6 +171,9 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(message.target());
     request.content_type = std::string(message[bhttp::field::content_type]);
     request.authorization = std::string(message[bhttp::field::authorization]);
+    // Comparing with what this same client sent and had accepted reveals nothing it does not know.
+    request.credentials_verified = !verified_authorization_.empty() && request.authorization == verified_authorization_;
+    if (!request.credentials_verified) last_authorization_ = request.authorization;
     request.async = iequals(message["X-Faas-Async"], "true");
     request.body = std::move(message.body());
     method_ = loggable(request.method);
@@ -195,6 +198,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Response answer, bool counted) {
+    if (answer.credentials_accepted) verified_authorization_ = std::move(last_authorization_);
     response_ = {};
     response_.version(11);
     response_.result(answer.status);
@@ -262,6 +266,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
   bool keep_alive_ = false;
+  std::string verified_authorization_;  // an Authorization header accepted on this connection
+  std::string last_authorization_;      // the header of the request being answered, until it is accepted
   bool linger_ = false;
   std::array<char, 16 * 1024> scratch_;
   std::string remote_ = "?";

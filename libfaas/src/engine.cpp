@@ -129,7 +129,7 @@ Engine::Impl::Impl(EngineConfig cfg)
   venvs->remove_leftovers();
 
   log = std::make_unique<store::RecordLog>(
-      db_file, store::RecordLog::Options{config.log_retention},
+      db_file, store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
       [this](const Invocation& record) {
         completed.fetch_add(1, std::memory_order_relaxed);
         if (!record.ok()) failed.fetch_add(1, std::memory_order_relaxed);

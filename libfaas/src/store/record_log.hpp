@@ -28,6 +28,9 @@ class RecordLog {
  public:
   struct Options {
     std::size_t retention = 10000;  // records kept per function (0 = all)
+    // How many records may still come: calls accepted and not yet answered (the engine's count). Lets the writer
+    // wait for a fuller batch only when the records it waits for can arrive. Unset: it never waits.
+    std::function<std::size_t()> outstanding;
   };
   // Called on the writer thread for each committed record, before its callback (counters).
   using CommitObserver = std::function<void(const Invocation&)>;
@@ -74,8 +77,9 @@ class RecordLog {
   std::condition_variable committed_cv_;
   std::vector<Pending> queue_;
   bool writer_waiting_ = false;
-  bool gathering_ = false;      // the writer waits up to gather_window for a fuller batch
-  static constexpr std::size_t gather_min = 4;   // the previous batch's size that shows concurrent callers
+  bool gathering_ = false;      // the writer waits up to gather_window for gather_target_ records
+  std::size_t gather_target_ = 0;
+  static constexpr std::size_t gather_min = 8;   // records expected within the window that make waiting worth it
   static constexpr std::size_t gather_max = 64;
   static constexpr std::chrono::microseconds gather_window{500};
   bool inline_active_ = false;  // a caller is committing with write_db_; the writer stays parked meanwhile
