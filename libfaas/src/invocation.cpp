@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/error.hpp"
+#include "util/ids.hpp"
 #include "util/json_text.hpp"
 #include "util/time.hpp"
 
@@ -66,6 +67,8 @@ std::string Invocation::to_json() const {
 }
 
 std::string to_json_text(const nlohmann::json& value) { return value.dump(); }
+
+std::string make_request_id() { return make_uuid4(); }
 
 namespace {
 

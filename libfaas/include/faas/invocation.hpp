@@ -27,6 +27,9 @@ void parse_invoke_body(std::string_view body, InvokeRequest& request);
 // Serialises a JSON value as compact text (for callers that hold arguments as nlohmann::json).
 std::string to_json_text(const nlohmann::json& value);
 
+// A random uuid4, the request_id given to requests that carry none.
+std::string make_request_id();
+
 enum class InvocationStatus { success, error };
 
 struct Invocation {

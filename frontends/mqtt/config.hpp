@@ -1,0 +1,27 @@
+// config.hpp — what faas-mqtt is told at start (filled from the command line in main.cpp).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace faas::mqtt {
+
+struct MqttConfig {
+  std::string broker = "tcp://localhost:1883";  // tcp://, ssl://, ws:// or wss://
+  std::string client_id;                        // stable across restarts: the broker keeps its session by it
+  std::string base_topic = "faas";
+  std::string response_topic = "faas/response";
+  std::string username;
+  std::string password;
+  std::string shared_group;                     // set: invocations through $share/<group>/<base>/invoke/+
+  int mqtt_version = 5;                         // 5, or 4 for brokers that speak only 3.1.1
+  std::chrono::seconds session_expiry{std::chrono::hours(24)};  // how long the broker keeps our queued requests
+  std::chrono::seconds keep_alive{30};
+  std::size_t max_payload_bytes = 16 * 1024 * 1024;
+  std::string ca_file, cert_file, key_file;     // TLS (ssl:// brokers)
+  unsigned upload_threads = 2;                  // uploads may run pip; other admin commands have their own thread
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(5)};  // for answers still being published
+};
+
+}  // namespace faas::mqtt

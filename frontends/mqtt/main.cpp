@@ -1,0 +1,108 @@
+// faas-mqtt: command line and environment (CONTRACT §5) → MqttConfig + EngineConfig, then serve until a signal.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "options.hpp"
+#include "server.hpp"
+
+namespace {
+
+using namespace faas;
+
+std::string default_client_id() {
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  return std::string("faas-mqtt-") + host;
+}
+
+int serve(int argc, char** argv) {
+  mqtt::MqttConfig config;
+  frontend::CommonOptions common;
+  std::string mqtt_version = "5";
+  double max_payload_mib = 16;
+
+  CLI::App app{"faas-mqtt: invoke and manage Python functions over MQTT"};
+  app.add_option("--broker", config.broker, "Broker URI: tcp://HOST:PORT or ssl://HOST:PORT")
+      ->envname("FAAS_MQTT_BROKER")
+      ->capture_default_str();
+  app.add_option("--client-id", config.client_id, "MQTT client id; keep it stable, the broker keeps our session by it")
+      ->envname("FAAS_MQTT_CLIENT_ID");
+  app.add_option("--base-topic", config.base_topic, "Request topics start with this")
+      ->envname("FAAS_MQTT_BASE_TOPIC")
+      ->capture_default_str();
+  app.add_option("--response-topic", config.response_topic, "Answer topics start with this")
+      ->envname("FAAS_MQTT_RESPONSE_TOPIC")
+      ->capture_default_str();
+  app.add_option("--username", config.username, "Broker user")->envname("MQTT_USERNAME");
+  app.add_option("--password", config.password, "Broker password")->envname("MQTT_PASSWORD");
+  app.add_option("--shared-group", config.shared_group, "Share invocations with the servers of this group")
+      ->envname("FAAS_MQTT_SHARED_GROUP");
+  app.add_option("--mqtt-version", mqtt_version, "5, or 3.1.1 for brokers without MQTT 5")
+      ->envname("FAAS_MQTT_VERSION")
+      ->check(CLI::IsMember({"5", "3.1.1"}))
+      ->capture_default_str();
+  app.add_option("--session-expiry", config.session_expiry, "Seconds the broker keeps our session and requests")
+      ->envname("FAAS_MQTT_SESSION_EXPIRY");
+  app.add_option("--max-payload-mib", max_payload_mib, "Largest request payload, in MiB")
+      ->envname("FAAS_MQTT_MAX_PAYLOAD_MIB")
+      ->check(CLI::Range(0.001, 256.0))
+      ->capture_default_str();
+  app.add_option("--ca-file", config.ca_file, "TLS: CA certificates to trust")->envname("FAAS_MQTT_CA_FILE");
+  app.add_option("--cert-file", config.cert_file, "TLS: client certificate")->envname("FAAS_MQTT_CERT_FILE");
+  app.add_option("--key-file", config.key_file, "TLS: client private key")->envname("FAAS_MQTT_KEY_FILE");
+  frontend::add_common_options(app, common);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  frontend::finish_common_options(common);
+  if (config.client_id.empty()) config.client_id = default_client_id();
+  config.mqtt_version = mqtt_version == "5" ? 5 : 4;
+  config.max_payload_bytes = static_cast<std::size_t>(max_payload_mib * 1024 * 1024);
+  if (config.base_topic.empty() || config.response_topic.empty() ||
+      config.base_topic.find_first_of("+#") != std::string::npos ||
+      config.response_topic.find_first_of("+#") != std::string::npos) {
+    throw std::runtime_error("--base-topic and --response-topic must be non-empty topics without wildcards");
+  }
+  frontend::setup_logging("faas-mqtt", common.log_level);
+
+  // Signals are taken by a thread of our own through sigwait, so every other thread runs with them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::atomic<bool> stop{false};
+  std::thread waiter([&] {
+    int caught = 0;
+    sigwait(&signals, &caught);
+    spdlog::info("caught signal {}; shutting down", caught);
+    stop = true;
+  });
+
+  Engine engine(common.engine);
+  mqtt::Server server(engine, config);
+  spdlog::info("isolation {}, data dir {}, client id {}", to_string(common.engine.isolation),
+               common.engine.data_dir.string(), config.client_id);
+  if (server.connect([&] { return stop.load(); })) {
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  waiter.join();
+  server.stop_taking_requests();
+  engine.shutdown();  // lets queued and running invocations finish, each bounded by its timeout; answers go out
+  server.disconnect(std::chrono::seconds(5));
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return faas::frontend::run_main("faas-mqtt", serve, argc, argv); }
