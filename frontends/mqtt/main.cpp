@@ -23,6 +23,14 @@ std::string default_client_id() {
 }
 
 int serve(int argc, char** argv) {
+  // Signals are taken by a thread of our own through sigwait; every thread started from here on (logging,
+  // engine, Paho) inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   mqtt::MqttConfig config;
   frontend::CommonOptions common;
   std::string mqtt_version = "5";
@@ -74,12 +82,6 @@ int serve(int argc, char** argv) {
   }
   frontend::setup_logging("faas-mqtt", common.log_level);
 
-  // Signals are taken by a thread of our own through sigwait, so every other thread runs with them blocked.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::atomic<bool> stop{false};
   std::thread waiter([&] {
     int caught = 0;

@@ -3,6 +3,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -119,3 +120,112 @@ def http_server(tmp_path_factory):
     server = HttpServer(tmp_path_factory.mktemp("http") / "data", "--read-timeout", "2", "--timeout", "5").start()
     yield server
     assert server.stop() == 0, server.log()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Broker:
+    """A mosquitto on 127.0.0.1 and a free port, with TCP_NODELAY as docs/mqtt.md asks of every broker."""
+
+    def __init__(self, directory):
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.process = None
+
+    def start(self):
+        conf = self.directory / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+                        "persistence false\nmax_queued_messages 10000\n")
+        log = open(self.directory / "mosquitto.log", "ab")
+        self.process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+    @property
+    def uri(self):
+        return f"tcp://127.0.0.1:{self.port}"
+
+
+class MqttServer:
+    """A faas-mqtt process connected to a broker."""
+
+    def __init__(self, broker, data_dir, *args, env=None, client_id="faas-test"):
+        self.broker = broker
+        self.data_dir = pathlib.Path(data_dir)
+        self.args = list(args)
+        self.client_id = client_id
+        self.env = {**os.environ, **(env or {})}
+        self.process = None
+        self.log_path = None
+
+    def start(self, timeout=20, wait_connected=True):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.client_id}-faas-mqtt.log"
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")
+        command = [str(BUILD / "frontends" / "mqtt" / "faas-mqtt"), "--broker", self.broker.uri, "--client-id",
+                   self.client_id, "--data-dir", str(self.data_dir), *self.args]
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
+        if not wait_connected:
+            return self
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            if "connected to " in text:
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"faas-mqtt exited with {self.process.returncode}:\n{text}")
+            time.sleep(0.02)
+        raise RuntimeError("faas-mqtt did not connect:\n" + self.log())
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+@pytest.fixture
+def broker(tmp_path):
+    broker = Broker(tmp_path / "broker").start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def start_mqtt(tmp_path, broker):
+    """Starts faas-mqtt servers for one test: start_mqtt(*args, data_dir=?, client_id=?, env=?)."""
+    servers = []
+
+    def start(*args, data_dir=None, client_id="faas-test", env=None, wait_connected=True):
+        server = MqttServer(broker, data_dir or tmp_path / "data", *args, env=env, client_id=client_id)
+        servers.append(server)
+        return server.start(wait_connected=wait_connected)
+
+    yield start
+    for server in servers:
+        server.stop()

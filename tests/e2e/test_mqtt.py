@@ -1,0 +1,282 @@
+"""faas-mqtt end to end, as a user drives it with paho-mqtt through a real mosquitto (CONTRACT §4)."""
+import base64
+import json
+import queue
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+import pytest
+
+from make_wheel import make_wheel
+
+ADD = "def main(a, b):\n    return a + b\n"
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+class Client:
+    """A paho-mqtt client that records everything published under faas/response/ (and any extra topics)."""
+
+    def __init__(self, broker, version=paho.MQTTv311, topics=("faas/response/#",), client_id=""):
+        self.messages = queue.Queue()
+        self.client = paho.Client(client_id=client_id, protocol=version)
+        self.client.on_message = lambda client, userdata, message: self.messages.put(message)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        if version == paho.MQTTv5:
+            self.client.connect("127.0.0.1", broker.port, clean_start=True)
+        else:
+            self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        self.client.subscribe([(topic, 1) for topic in topics])
+        assert subscribed.wait(5)
+
+    def publish(self, topic, payload, properties=None, retain=False):
+        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+        self.client.publish(topic, data, qos=1, properties=properties, retain=retain).wait_for_publish(5)
+
+    def expect(self, topic, timeout=10, where=lambda body: True):
+        """The JSON body of the next message on `topic` that satisfies `where`; others are set aside."""
+        deadline = time.monotonic() + timeout
+        aside = []
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                body = json.loads(message.payload) if message.payload else None
+                if message.topic == topic and where(body):
+                    self.last = message
+                    return body
+                aside.append(message)
+        finally:
+            for message in aside:
+                self.messages.put(message)
+        raise AssertionError(f"nothing on {topic} within {timeout}s; saw {[m.topic for m in aside]}")
+
+    def call(self, topic, payload, answer_topic, timeout=10):
+        request_id = str(uuid.uuid4())
+        body = dict(payload, request_id=request_id)
+        self.publish(topic, body)
+        return self.expect(answer_topic, timeout, lambda b: b and b.get("request_id") == request_id)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def client(broker):
+    c = Client(broker)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def server(start_mqtt):
+    return start_mqtt()
+
+
+def upload(client, name, code, requirements=None):
+    payload = {"code_b64": b64(code)}
+    if requirements is not None:
+        payload["req_b64"] = b64(requirements)
+    return client.call(f"faas/admin/upload/{name}", payload, f"faas/response/admin/upload/{name}", timeout=60)
+
+
+def test_every_topic_of_the_contract(server, client):
+    answer = upload(client, "calc", ADD)
+    assert answer["status"] == "ok" and answer["function"] == "calc"
+
+    record = client.call("faas/invoke/calc", {"args": [10, 20]}, "faas/response/invoke/calc")
+    assert record["result"] == 30 and record["status"] == "success" and record["function"] == "calc"
+    assert {"id", "args", "time_start", "time_end", "duration_ms", "stdout"} <= set(record)
+
+    assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == ["calc"]
+    status = client.call("faas/admin/status", {}, "faas/response/admin/status")
+    assert status["status"] == "running" and status["loaded_functions"] == 1
+    assert "process_milicpu" in status["cpu_usage_absolute"]
+
+    logs = client.call("faas/admin/logs/calc", {"limit": 5}, "faas/response/admin/logs/calc")["logs"]
+    assert [r["result"] for r in logs] == [30]
+
+    deleted = client.call("faas/admin/delete/calc", {}, "faas/response/admin/delete/calc")
+    assert deleted["status"] == "deleted" and deleted["function"] == "calc"
+    assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == []
+
+
+def test_request_id_is_echoed_or_generated(server, client):
+    upload(client, "calc", ADD)
+    client.publish("faas/invoke/calc", {"args": [1, 1], "request_id": "mine-1"})
+    assert client.expect("faas/response/invoke/calc")["request_id"] == "mine-1"
+    client.publish("faas/invoke/calc", {"args": [2, 2]})
+    generated = client.expect("faas/response/invoke/calc", where=lambda b: b["result"] == 4)["request_id"]
+    assert uuid.UUID(generated).version == 4
+    client.publish("faas/admin/list", b"")
+    assert uuid.UUID(client.expect("faas/response/admin/list")["request_id"]).version == 4
+
+
+def test_a_raising_function_answers_with_its_error_record(server, client):
+    upload(client, "div", "def main(a, b):\n    return a / b\n")
+    record = client.call("faas/invoke/div", {"args": [1, 0]}, "faas/response/invoke/div")
+    assert record["status"] == "error" and record["error_type"] == "ZeroDivisionError" and "result" not in record
+
+
+@pytest.mark.parametrize("topic, payload, command, words", [
+    ("faas/invoke/nope", {"args": []}, "invoke", "not found"),
+    ("faas/invoke/calc", "{not json", "invoke", "JSON"),
+    ("faas/invoke/calc", "[1, 2]", "invoke", "object"),
+    ("faas/invoke/calc", {"args": "no"}, "invoke", "args"),
+    ("faas/admin/upload/x", {"code_b64": "***"}, "upload", "base64"),
+    ("faas/admin/upload/x", {}, "upload", "code_b64"),
+    ("faas/admin/upload/x", "[]", "upload", "object"),
+    ("faas/admin/frobnicate", {}, "frobnicate", "unknown command"),
+    ("faas/admin/logs/nope", {}, "logs", "not found"),
+    ("faas/admin/delete/nope", {}, "delete", "not found"),
+    ("faas/admin/upload/..", {"code_b64": b64(ADD)}, "upload", "name"),
+    ("faas/invoke/a..b", {"args": []}, "invoke", "name"),
+    ("faas/admin/upload/bad name!", {"code_b64": b64(ADD)}, "upload", "name"),
+    ("faas/admin/logs/calc", {"limit": -1}, "logs", "limit"),
+])
+def test_each_bad_request_goes_to_the_error_topic(server, client, topic, payload, command, words):
+    upload(client, "calc", ADD)
+    request_id = str(uuid.uuid4())
+    if isinstance(payload, dict):
+        payload = dict(payload, request_id=request_id)
+    client.publish(topic, payload)
+    expect_id = (lambda b: b["request_id"] == request_id) if isinstance(payload, dict) else (lambda b: True)
+    error = client.expect("faas/response/error", where=lambda b: b["topic"] == topic and expect_id(b))
+    assert error["command"] == command and words.lower() in error["error"].lower(), error
+    assert error["request_id"]
+    # The server keeps serving.
+    assert client.call("faas/invoke/calc", {"args": [1, 2]}, "faas/response/invoke/calc")["result"] == 3
+
+
+def test_build_failure_and_payload_limit_go_to_the_error_topic(start_mqtt, client):
+    start_mqtt("--max-payload-mib", "0.01")
+    client.publish("faas/admin/upload/broken", {"code_b64": b64("def main(:\n"), "request_id": "b1"})
+    error = client.expect("faas/response/error", where=lambda b: b["request_id"] == "b1")
+    assert "SyntaxError" in error["error"] and error["command"] == "upload"
+    client.publish("faas/invoke/calc", {"args": ["x" * 20000], "request_id": "big"})
+    assert "larger than" in client.expect("faas/response/error", where=lambda b: b["topic"] == "faas/invoke/calc")["error"]
+
+
+def test_mqtt5_response_topic_and_correlation_data(server, broker):
+    c5 = Client(broker, version=paho.MQTTv5, topics=("faas/response/#", "my/replies/#"))
+    try:
+        upload(c5, "calc", ADD)
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ResponseTopic = "my/replies/42"
+        properties.CorrelationData = b"corr-\x00\x01"
+        c5.publish("faas/invoke/calc", {"args": [2, 3]}, properties=properties)
+        record = c5.expect("my/replies/42")
+        assert record["result"] == 5
+        assert c5.last.properties.CorrelationData == b"corr-\x00\x01"
+        # Admin commands answer there too, and errors reach both the response topic and the seed's error topic.
+        properties.CorrelationData = b"list"
+        c5.publish("faas/admin/list", {}, properties=properties)
+        assert c5.expect("my/replies/42")["functions"] == ["calc"]
+        properties.CorrelationData = b"oops"
+        c5.publish("faas/invoke/nope", {}, properties=properties)
+        assert "not found" in c5.expect("my/replies/42")["error"]
+        assert c5.last.properties.CorrelationData == b"oops"
+        assert "not found" in c5.expect("faas/response/error")["error"]
+    finally:
+        c5.close()
+
+
+def test_server_status_is_retained_with_a_last_will(start_mqtt, broker):
+    server = start_mqtt(client_id="status-test")
+    watcher = Client(broker, topics=("faas/response/server/#",))
+    try:
+        assert watcher.expect("faas/response/server/status-test")["status"] == "online"
+        assert watcher.last.retain
+        server.stop(signal_kill := 9)
+        assert signal_kill == 9
+        assert watcher.expect("faas/response/server/status-test", timeout=90)["status"] == "offline"
+    finally:
+        watcher.close()
+
+
+def test_graceful_stop_publishes_offline_and_answers_in_flight(start_mqtt, broker, client):
+    server = start_mqtt(client_id="graceful")
+    upload(client, "nap", "import time\n\ndef main():\n    time.sleep(1)\n    return 'rested'\n")
+    client.publish("faas/invoke/nap", {"args": [], "request_id": "n1"})
+    time.sleep(0.3)
+    assert server.stop() == 0
+    assert client.expect("faas/response/invoke/nap")["result"] == "rested"
+    assert client.expect("faas/response/server/graceful", where=lambda b: b["status"] == "offline")
+
+
+def test_requirements_from_a_wheel_made_now(start_mqtt, client, tmp_path):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "mqttdep", "3.0", "11")
+    start_mqtt(env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)})
+    answer = upload(client, "dep", "import mqttdep\n\ndef main():\n    return mqttdep.VALUE\n", "mqttdep==3.0\n")
+    assert answer["status"] == "ok"
+    assert client.call("faas/invoke/dep", {"args": []}, "faas/response/invoke/dep")["result"] == 11
+
+
+def test_invocations_sent_while_stopped_are_answered_after_restart(start_mqtt, client, tmp_path):
+    server = start_mqtt(client_id="persistent", data_dir=tmp_path / "p")
+    upload(client, "calc", ADD)
+    assert server.stop() == 0
+    for i in range(5):
+        client.publish("faas/invoke/calc", {"args": [i, 100], "request_id": f"offline-{i}"})
+    start_mqtt(client_id="persistent", data_dir=tmp_path / "p")
+    answers = {client.expect("faas/response/invoke/calc", where=lambda b: b["request_id"].startswith("offline-"))
+               ["request_id"] for _ in range(5)}
+    assert answers == {f"offline-{i}" for i in range(5)}
+
+
+def test_the_server_reconnects_after_the_broker_restarts(start_mqtt, broker, tmp_path):
+    server = start_mqtt(client_id="reconnecting")
+    c = Client(broker)
+    upload(c, "calc", ADD)
+    c.close()
+    broker.stop(9)
+    time.sleep(1.5)
+    broker.start()  # same port; the broker lost every session (persistence false)
+    deadline = time.monotonic() + 40
+    while "reconnected to" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "reconnected to" in server.log(), server.log()
+    c = Client(broker)
+    try:
+        assert c.call("faas/invoke/calc", {"args": [4, 5]}, "faas/response/invoke/calc")["result"] == 9
+    finally:
+        c.close()
+    assert server.process.poll() is None
+
+
+def test_a_shared_group_answers_each_invocation_exactly_once(start_mqtt, client, tmp_path):
+    # Each server has its own data dir; the upload reaches both, since admin topics are not shared.
+    start_mqtt("--shared-group", "g1", client_id="node-a", data_dir=tmp_path / "a")
+    start_mqtt("--shared-group", "g1", client_id="node-b", data_dir=tmp_path / "b")
+    client.publish("faas/admin/upload/calc", {"code_b64": b64(ADD), "request_id": "up"})
+    for _ in range(2):
+        assert client.expect("faas/response/admin/upload/calc")["status"] == "ok"
+    total = 1000
+    for i in range(total):
+        client.client.publish("faas/invoke/calc", json.dumps({"args": [i, 0], "request_id": f"s-{i}"}), qos=1)
+    seen = {}
+    deadline = time.monotonic() + 60
+    while len(seen) < total and time.monotonic() < deadline:
+        body = client.expect("faas/response/invoke/calc", timeout=max(1, deadline - time.monotonic()))
+        seen[body["request_id"]] = seen.get(body["request_id"], 0) + 1
+    time.sleep(0.5)  # any duplicate would have arrived by now
+    while not client.messages.empty():
+        message = client.messages.get()
+        if message.topic == "faas/response/invoke/calc":
+            request_id = json.loads(message.payload)["request_id"]
+            seen[request_id] = seen.get(request_id, 0) + 1
+    assert len(seen) == total and set(seen.values()) == {1}
+    logs_a = client.call("faas/admin/logs/calc", {"limit": 0}, "faas/response/admin/logs/calc")
+    assert logs_a["logs"]  # both nodes answer logs; each holds its own share
