@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and starts faas-http on its embedded defaults: SQLite and functions in
-# ./faas-data (FAAS_DATA_DIR), port 8080 (FAAS_HTTP_PORT). The admin password is FAAS_HTTP_PASSWORD or the one
-# generated into ./faas-data/http-password at first start. Ctrl-C stops it.
-# Extra arguments go to faas-http (see `build/frontends/http/faas-http --help`).
+# Installs what is missing, builds, and starts libfaas on its embedded defaults:
+#   - faas-http on port 8080 (FAAS_HTTP_PORT), dashboard at /admin/gui;
+#   - a local mosquitto on port 1883 (FAAS_MQTT_PORT) with TCP_NODELAY, unless a broker already listens there;
+#   - faas-mqtt connected to it.
+# Both servers share ./faas-data (FAAS_DATA_DIR): SQLite, functions and virtualenvs. The HTTP admin password is
+# FAAS_HTTP_PASSWORD or the one generated into ./faas-data/http-password at first start. Other settings come from
+# the environment variables of docs/http.md and docs/mqtt.md (FAAS_TIMEOUT, ...). Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +14,20 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 
 data_dir=${FAAS_DATA_DIR:-faas-data}
-port=${FAAS_HTTP_PORT:-8080}
-echo "faas-http on http://localhost:$port (dashboard: /admin/gui, user admin), data in $data_dir"
-exec build/frontends/http/faas-http --data-dir "$data_dir" --port "$port" "$@"
+http_port=${FAAS_HTTP_PORT:-8080}
+mqtt_port=${FAAS_MQTT_PORT:-1883}
+mkdir -p "$data_dir"
+trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT INT TERM
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null; then
+  echo "using the MQTT broker already listening on port $mqtt_port"
+else
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' "$mqtt_port" >"$data_dir/mosquitto.conf"
+  mosquitto -c "$data_dir/mosquitto.conf" &
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$mqtt_port") 2>/dev/null && break; sleep 0.05; done
+fi
+
+build/frontends/mqtt/faas-mqtt --broker "tcp://127.0.0.1:$mqtt_port" --data-dir "$data_dir" &
+build/frontends/http/faas-http --port "$http_port" --data-dir "$data_dir" &
+echo "faas-http on http://localhost:$http_port (dashboard: /admin/gui, user admin); faas-mqtt on tcp://127.0.0.1:$mqtt_port"
+wait -n

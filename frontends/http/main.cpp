@@ -73,7 +73,8 @@ int serve(int argc, char** argv) {
   } else {
     bool created = false;
     config.password = http::load_or_create_password(common.engine.data_dir, created);
-    std::fprintf(stderr, "faas-http: %s password for user '%s' is in %s\n", created ? "generated a" : "the",
+    std::fprintf(stderr, created ? "faas-http: generated a password for user '%s' in %s\n"
+                                 : "faas-http: the password for user '%s' is in %s\n",
                  config.user.c_str(), (common.engine.data_dir / "http-password").c_str());
   }
 
