@@ -2,7 +2,7 @@
 # Installs what is missing, builds, and runs every test:
 #   1. an optimised build: GoogleTest units and the install test (ctest);
 #   2. a build with AddressSanitizer and UndefinedBehaviorSanitizer: the units again;
-#   3. the end-to-end tests (pytest) against the optimised servers, and the HTTP ones again under the sanitizers;
+#   3. the end-to-end tests (pytest) against the optimised servers, and again under the sanitizers;
 #   4. the browser test of the dashboard (inside 3, through playwright-core from npm);
 #   5. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 60).
 # Exits non-zero on the first failure.
@@ -26,8 +26,8 @@ echo "== end-to-end tests (tests/e2e) against build/"
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
-echo "== the HTTP end-to-end tests against build-asan/"
+echo "== the HTTP and MQTT end-to-end tests against build-asan/"
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
-  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e/test_http.py
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e/test_http.py tests/e2e/test_mqtt.py
 
 scripts/fuzz.sh
