@@ -179,8 +179,9 @@ struct Server::Impl {
     }
     if (topic.rfind(invoke_prefix, 0) == 0) return invoke(topic, topic.substr(invoke_prefix.size()), payload, reply);
     if (topic.rfind(admin_prefix, 0) == 0) {
-      // An empty retained message clears a retained upload (docs/scaling.md); it is not a command.
-      if (payload.empty() && message.is_retained()) return;
+      // An empty message on an upload topic is how a client clears a retained upload (docs/scaling.md); an upload
+      // needs code anyway, so it is no command.
+      if (payload.empty() && command_of(topic) == "upload") return;
       return administer(topic, payload, std::move(reply));
     }
     publish_error(topic, "", make_request_id(), "no such command", reply);

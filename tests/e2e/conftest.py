@@ -131,16 +131,17 @@ def free_port():
 class Broker:
     """A mosquitto on 127.0.0.1 and a free port, with TCP_NODELAY as docs/mqtt.md asks of every broker."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, settings="allow_anonymous true\n"):
         self.directory = pathlib.Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.settings = settings
         self.process = None
 
     def start(self):
         conf = self.directory / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
-                        "persistence false\nmax_queued_messages 10000\n")
+        conf.write_text(f"listener {self.port} 127.0.0.1\nset_tcp_nodelay true\npersistence false\n"
+                        f"max_queued_messages 10000\n{self.settings}")
         log = open(self.directory / "mosquitto.log", "ab")
         self.process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + 10

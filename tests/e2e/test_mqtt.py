@@ -1,6 +1,7 @@
 """faas-mqtt end to end, as a user drives it with paho-mqtt through a real mosquitto (CONTRACT §4)."""
 import base64
 import json
+import subprocess
 import queue
 import threading
 import time
@@ -280,3 +281,53 @@ def test_a_shared_group_answers_each_invocation_exactly_once(start_mqtt, client,
     assert len(seen) == total and set(seen.values()) == {1}
     logs_a = client.call("faas/admin/logs/calc", {"limit": 0}, "faas/response/admin/logs/calc")
     assert logs_a["logs"]  # both nodes answer logs; each holds its own share
+
+
+def test_broker_credentials(tmp_path, start_mqtt):
+    from conftest import Broker, MqttServer
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "faas", "s3cret"], check=True)
+    # "user root": when the tests run as root, mosquitto would otherwise drop to its own user, which cannot read
+    # the password file in pytest's private temporary directory.
+    secured = Broker(tmp_path / "secured", f"allow_anonymous false\npassword_file {passwords}\nuser root\n").start()
+    try:
+        server = MqttServer(secured, tmp_path / "d1", env={"MQTT_USERNAME": "faas", "MQTT_PASSWORD": "s3cret"}).start()
+        c = paho.Client()
+        c.username_pw_set("faas", "s3cret")
+        user = Client.__new__(Client)
+        user.messages, user.client = queue.Queue(), c
+        c.on_message = lambda client, userdata, message: user.messages.put(message)
+        c.connect("127.0.0.1", secured.port)
+        c.loop_start()
+        c.subscribe("faas/response/#", 1)
+        time.sleep(0.3)
+        upload(user, "calc", ADD)
+        assert user.call("faas/invoke/calc", {"args": [1, 2]}, "faas/response/invoke/calc")["result"] == 3
+        user.close()
+        assert server.stop() == 0
+        # Wrong credentials: the server keeps trying, never crashes, and stops cleanly.
+        wrong = MqttServer(secured, tmp_path / "d2", "--password", "nope", env={"MQTT_USERNAME": "faas"})
+        wrong.start(wait_connected=False)
+        time.sleep(2.5)
+        assert wrong.process.poll() is None and "cannot connect" in wrong.log()
+        assert wrong.stop() == 0
+    finally:
+        secured.stop()
+
+
+def test_a_node_joining_later_gets_retained_uploads(start_mqtt, client, tmp_path):
+    client.publish("faas/admin/upload/calc", {"code_b64": b64(ADD)}, retain=True)
+    late = start_mqtt(client_id="late", data_dir=tmp_path / "late")
+    assert client.expect("faas/response/admin/upload/calc")["version"] == 1
+    assert client.call("faas/invoke/calc", {"args": [2, 2]}, "faas/response/invoke/calc")["result"] == 4
+    # Seen again at the next start: same code, so no new version.
+    assert late.stop() == 0
+    start_mqtt(client_id="late", data_dir=tmp_path / "late")
+    assert client.expect("faas/response/admin/upload/calc")["version"] == 1
+    # Deleting for good: delete, then clear the retained upload (an empty retained message is not a command).
+    client.publish("faas/admin/delete/calc", {})
+    client.expect("faas/response/admin/delete/calc")
+    client.publish("faas/admin/upload/calc", b"", retain=True)
+    assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == []
+    with pytest.raises(AssertionError):
+        client.expect("faas/response/error", timeout=1)
