@@ -14,6 +14,7 @@ packages=(
   python3-pytest python3-requests python3-paho-mqtt
   curl wrk
   clang libclang-rt-14-dev   # the libFuzzer targets (scripts/fuzz.sh)
+  openssl                    # certificates for the MQTT TLS test
   chromium                   # the dashboard's browser test (tests/browser, with Node.js below)
 )
 

@@ -166,8 +166,9 @@ class Broker:
 class MqttServer:
     """A faas-mqtt process connected to a broker."""
 
-    def __init__(self, broker, data_dir, *args, env=None, client_id="faas-test"):
+    def __init__(self, broker, data_dir, *args, env=None, client_id="faas-test", uri=None):
         self.broker = broker
+        self.uri = uri or broker.uri
         self.data_dir = pathlib.Path(data_dir)
         self.args = list(args)
         self.client_id = client_id
@@ -180,7 +181,7 @@ class MqttServer:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.client_id}-faas-mqtt.log"
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
-        command = [str(BUILD / "frontends" / "mqtt" / "faas-mqtt"), "--broker", self.broker.uri, "--client-id",
+        command = [str(BUILD / "frontends" / "mqtt" / "faas-mqtt"), "--broker", self.uri, "--client-id",
                    self.client_id, "--data-dir", str(self.data_dir), *self.args]
         self.process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
         if not wait_connected:

@@ -24,9 +24,11 @@ def b64(text):
 class Client:
     """A paho-mqtt client that records everything published under faas/response/ (and any extra topics)."""
 
-    def __init__(self, broker, version=paho.MQTTv311, topics=("faas/response/#",), client_id=""):
+    def __init__(self, broker, version=paho.MQTTv311, topics=("faas/response/#",), client_id="", setup=None):
         self.messages = queue.Queue()
         self.client = paho.Client(client_id=client_id, protocol=version)
+        if setup:
+            setup(self.client)  # credentials, TLS
         self.client.on_message = lambda client, userdata, message: self.messages.put(message)
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
@@ -292,15 +294,7 @@ def test_broker_credentials(tmp_path, start_mqtt):
     secured = Broker(tmp_path / "secured", f"allow_anonymous false\npassword_file {passwords}\nuser root\n").start()
     try:
         server = MqttServer(secured, tmp_path / "d1", env={"MQTT_USERNAME": "faas", "MQTT_PASSWORD": "s3cret"}).start()
-        c = paho.Client()
-        c.username_pw_set("faas", "s3cret")
-        user = Client.__new__(Client)
-        user.messages, user.client = queue.Queue(), c
-        c.on_message = lambda client, userdata, message: user.messages.put(message)
-        c.connect("127.0.0.1", secured.port)
-        c.loop_start()
-        c.subscribe("faas/response/#", 1)
-        time.sleep(0.3)
+        user = Client(secured, setup=lambda c: c.username_pw_set("faas", "s3cret"))
         upload(user, "calc", ADD)
         assert user.call("faas/invoke/calc", {"args": [1, 2]}, "faas/response/invoke/calc")["result"] == 3
         user.close()
@@ -331,3 +325,37 @@ def test_a_node_joining_later_gets_retained_uploads(start_mqtt, client, tmp_path
     assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == []
     with pytest.raises(AssertionError):
         client.expect("faas/response/error", timeout=1)
+
+
+def test_tls_broker_with_a_ca_made_now(tmp_path):
+    from conftest import Broker, MqttServer
+    pki = tmp_path / "pki"
+    pki.mkdir()
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.crt")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr")
+    (pki / "san.ext").write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", "server.crt")
+    broker = Broker(tmp_path / "tls", f"allow_anonymous true\ncafile {pki}/ca.crt\ncertfile {pki}/server.crt\n"
+                                      f"keyfile {pki}/server.key\nuser root\n").start()
+    try:
+        tls_uri = f"ssl://127.0.0.1:{broker.port}"
+        server = MqttServer(broker, tmp_path / "data", "--ca-file", str(pki / "ca.crt"), uri=tls_uri).start()
+        user = Client(broker, setup=lambda c: c.tls_set(ca_certs=str(pki / "ca.crt")))
+        upload(user, "calc", ADD)
+        assert user.call("faas/invoke/calc", {"args": [5, 6]}, "faas/response/invoke/calc")["result"] == 11
+        user.close()
+        assert server.stop() == 0
+        # Without the CA the broker's certificate is refused: the server keeps retrying.
+        untrusted = MqttServer(broker, tmp_path / "data2", uri=tls_uri).start(wait_connected=False)
+        time.sleep(2.5)
+        assert untrusted.process.poll() is None and "cannot connect" in untrusted.log()
+        assert untrusted.stop() == 0
+    finally:
+        broker.stop()
