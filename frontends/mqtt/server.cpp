@@ -173,6 +173,14 @@ struct Server::Impl {
         reply.correlation = paho::get<std::string>(props, paho::property::CORRELATION_DATA);
       }
     }
+    if (!reply.topic.empty() && (reply.topic.rfind(invoke_prefix, 0) == 0 || reply.topic.rfind(admin_prefix, 0) == 0 ||
+                                 reply.topic.find_first_of("+#") != std::string::npos)) {
+      // Answering there would turn a record into a request to ourselves (say, faas/admin/delete/x).
+      reply.topic.clear();
+      return publish_error(topic, command_of(topic), request_id_in(payload),
+                           "the Response Topic must be a topic name outside " + invoke_prefix + " and " +
+                               admin_prefix, reply);
+    }
     if (payload.size() > config.max_payload_bytes) {
       return publish_error(topic, command_of(topic), make_request_id(),
                            "the payload is larger than " + std::to_string(config.max_payload_bytes) + " bytes", reply);

@@ -191,6 +191,11 @@ def test_mqtt5_response_topic_and_correlation_data(server, broker):
         assert "not found" in c5.expect("my/replies/42")["error"]
         assert c5.last.properties.CorrelationData == b"oops"
         assert "not found" in c5.expect("faas/response/error")["error"]
+        # A Response Topic among the request topics would make the answer a request: refused.
+        properties.ResponseTopic = "faas/admin/delete/calc"
+        c5.publish("faas/invoke/calc", {"args": [1, 1], "request_id": "reflect"}, properties=properties)
+        assert "Response Topic" in c5.expect("faas/response/error", where=lambda b: b["request_id"] == "reflect")["error"]
+        assert c5.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == ["calc"]
     finally:
         c5.close()
 
