@@ -80,6 +80,12 @@ int serve(int argc, char** argv) {
       config.response_topic.find_first_of("+#") != std::string::npos) {
     throw std::runtime_error("--base-topic and --response-topic must be non-empty topics without wildcards");
   }
+  for (const char* requests : {"/invoke", "/admin"}) {
+    if ((config.response_topic + "/").rfind(config.base_topic + requests + "/", 0) == 0) {
+      throw std::runtime_error("--response-topic must not lie under the request topics " + config.base_topic +
+                               requests + "/");
+    }
+  }
   frontend::setup_logging("faas-mqtt", common.log_level);
 
   std::atomic<bool> stop{false};
