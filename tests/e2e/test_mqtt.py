@@ -364,3 +364,14 @@ def test_tls_broker_with_a_ca_made_now(tmp_path):
         assert untrusted.stop() == 0
     finally:
         broker.stop()
+
+
+def test_bad_configuration_exits_with_one_line(tmp_path):
+    from conftest import BUILD
+    binary = str(BUILD / "frontends" / "mqtt" / "faas-mqtt")
+    for args in [["--mqtt-version", "4"], ["--response-topic", "faas/admin/answers"], ["--base-topic", "a/#"],
+                 ["--broker", "nonsense://x"], ["--isolation", "vm"]]:
+        result = subprocess.run([binary, "--data-dir", str(tmp_path / "d"), *args], capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode != 0, args
+        assert result.stderr.strip(), args
