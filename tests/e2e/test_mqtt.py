@@ -375,3 +375,22 @@ def test_bad_configuration_exits_with_one_line(tmp_path):
                                 timeout=30)
         assert result.returncode != 0, args
         assert result.stderr.strip(), args
+
+
+def test_overload_goes_to_the_error_topic(start_mqtt, client):
+    start_mqtt("--max-concurrency", "1", "--max-queue", "1")
+    upload(client, "nap", "import time\n\ndef main():\n    time.sleep(0.5)\n")
+    for i in range(4):
+        client.publish("faas/invoke/nap", {"args": [], "request_id": f"o-{i}"})
+    error = client.expect("faas/response/error", where=lambda b: b["request_id"].startswith("o-"))
+    assert error["command"] == "invoke" and "retry" in error["error"]
+    answered = {client.expect("faas/response/invoke/nap", timeout=10)["request_id"] for _ in range(2)}
+    assert len(answered) == 2 and error["request_id"] not in answered
+
+
+def test_a_broker_speaking_only_3_1_1(start_mqtt, client):
+    server = start_mqtt("--mqtt-version", "3.1.1", client_id="v311")
+    upload(client, "calc", ADD)
+    assert client.call("faas/invoke/calc", {"args": [3, 4]}, "faas/response/invoke/calc")["result"] == 7
+    # mosquitto logs each client's protocol: p2 is MQTT 3.1.1, p5 MQTT 5.
+    assert "as v311 (p2," in (server.broker.directory / "mosquitto.log").read_text()
