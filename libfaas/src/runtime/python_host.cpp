@@ -39,6 +39,7 @@ import importlib.machinery
 import importlib.util
 import site
 import sys
+import threading
 import traceback
 
 
@@ -93,12 +94,25 @@ class StagedLoader(importlib.machinery.SourceFileLoader):
             raise
 
 
+_load_lock = threading.Lock()
+
+
 def load(module_name, path, site_dirs, staged=None):
+    # Loads may run on two executor threads at once (an import lets go of the GIL); each rearranges sys.path
+    # around its import, so they take turns.
+    with _load_lock:
+        return _load(module_name, path, site_dirs, staged)
+
+
+def _load(module_name, path, site_dirs, staged):
     before = list(sys.path)
     for directory in site_dirs:
         site.addsitedir(directory)      # also runs the env's .pth files
     added = [p for p in sys.path if p not in before]
     sys.path[:] = added + before        # the function's env wins while it imports
+    # A virtualenv may have been filled, or may have come to exist, since the import system last looked at its
+    # directory (directory listings and missing paths are cached): look again.
+    importlib.invalidate_caches()
     try:
         loader = StagedLoader(module_name, path, staged) if staged else None
         spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
