@@ -113,6 +113,7 @@ struct Server::Impl {
     if (!config.password.empty()) builder.password(config.password);
     if (secure(config.broker)) {
       auto ssl = paho::ssl_options_builder();
+      ssl.enable_server_cert_auth(true).verify(true);  // the certificate's chain and that it names the broker's host
       if (!config.ca_file.empty()) ssl.trust_store(config.ca_file);
       if (!config.cert_file.empty()) ssl.key_store(config.cert_file);
       if (!config.key_file.empty()) ssl.private_key(config.key_file);

@@ -359,9 +359,13 @@ def test_tls_broker_with_a_ca_made_now(tmp_path):
         assert server.stop() == 0
         # Without the CA the broker's certificate is refused: the server keeps retrying.
         untrusted = MqttServer(broker, tmp_path / "data2", uri=tls_uri).start(wait_connected=False)
+        # A certificate for 127.0.0.1 does not do for "localhost": the host name is checked too.
+        wrong_host = MqttServer(broker, tmp_path / "data3", "--ca-file", str(pki / "ca.crt"), client_id="other",
+                                uri=f"ssl://localhost:{broker.port}").start(wait_connected=False)
         time.sleep(2.5)
-        assert untrusted.process.poll() is None and "cannot connect" in untrusted.log()
-        assert untrusted.stop() == 0
+        for refused in (untrusted, wrong_host):
+            assert refused.process.poll() is None and "cannot connect" in refused.log()
+            assert refused.stop() == 0
     finally:
         broker.stop()
 
