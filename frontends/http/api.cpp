@@ -181,6 +181,14 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && text.substr(0, prefix.size()) == prefix;
 }
 
+// An Origin ("http://host:port") naming the Host the request was sent to.
+bool same_origin(std::string_view origin, std::string_view host) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (starts_with(origin, scheme)) return !host.empty() && origin.substr(scheme.size()) == host;
+  }
+  return false;  // "null" (sandboxed pages, file://) and anything else
+}
+
 }  // namespace
 
 Response error_response(unsigned status, std::string_view message) {
@@ -206,6 +214,11 @@ void Api::handle(Request request, Reply reply) {
       if (!get) return reply(method_not_allowed("GET"));
       if (draining_) return reply(error_response(503, "shutting down"));
       return reply(json_response(200, R"({"status":"ok"})"));
+    }
+    // A browser that holds the Basic credentials sends them with any site's form posts too: a write from a page
+    // of another origin is refused (browsers always send Origin with cross-site POST and DELETE).
+    if (method != "GET" && !request.origin.empty() && !same_origin(request.origin, request.host)) {
+      return reply(error_response(403, "cross-origin request refused"));
     }
     const bool open = config_.public_invoke && starts_with(path, "/function/");
     if (!open && !request.credentials_verified) {

@@ -25,6 +25,8 @@ struct Request {
   std::string target;         // path and query, as sent
   std::string content_type;
   std::string authorization;
+  std::string origin;         // the Origin header, sent by browsers
+  std::string host;           // the Host header
   bool credentials_verified = false;  // the same Authorization header was accepted earlier on this connection
   bool async = false;         // X-Faas-Async: true
   std::string body;

@@ -171,6 +171,8 @@ class Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(message.target());
     request.content_type = std::string(message[bhttp::field::content_type]);
     request.authorization = std::string(message[bhttp::field::authorization]);
+    request.origin = std::string(message[bhttp::field::origin]);
+    request.host = std::string(message[bhttp::field::host]);
     // Comparing with what this same client sent and had accepted reveals nothing it does not know.
     request.credentials_verified = !verified_authorization_.empty() && request.authorization == verified_authorization_;
     if (!request.credentials_verified) last_authorization_ = request.authorization;

@@ -495,3 +495,14 @@ def test_bad_configuration_exits_with_one_line(tmp_path):
                                 env={**os.environ, "FAAS_HTTP_PASSWORD": "x"}, timeout=30)
         assert result.returncode != 0, args
         assert result.stderr.strip(), args
+
+
+def test_writes_from_another_origin_are_refused(http_server, calc):
+    evil = {"Origin": "http://evil.example"}
+    assert_error(http_server.post("/function/calc", json={"args": [1, 2]}, headers=evil), 403)
+    assert_error(http_server.post("/admin/upload", files={"code": ("x.py", ADD)}, headers=evil), 403)
+    assert_error(http_server.delete("/admin/functions/calc", headers=evil), 403)
+    assert_error(http_server.post("/function/calc", json={"args": [1, 2]}, headers={"Origin": "null"}), 403)
+    same = {"Origin": f"http://127.0.0.1:{http_server.port}"}
+    assert http_server.post("/function/calc", json={"args": [1, 2]}, headers=same).json()["result"] == 3
+    assert http_server.get("/admin/functions", headers=evil).status_code == 200  # reads are not writes
