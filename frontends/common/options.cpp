@@ -47,9 +47,15 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
       ->capture_default_str();
 }
 
-void finish_common_options(CommonOptions& options) {
+std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   options.engine.isolation = parse_isolation(options.isolation);
   options.engine.timeout = std::chrono::milliseconds(std::llround(options.timeout_seconds * 1000));
+  return std::nullopt;
 }
 
 namespace {

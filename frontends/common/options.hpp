@@ -2,6 +2,7 @@
 // logging they set up from them.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -21,8 +22,10 @@ struct CommonOptions {
 // read from its environment variable) to `app`, writing into `options`.
 void add_common_options(CLI::App& app, CommonOptions& options);
 
-// Turns the parsed text options into `options.engine`. Throws Error(invalid_input) with a one-line reason.
-void finish_common_options(CommonOptions& options);
+// Parses the command line and environment into the options added to `app`, then fills `options.engine`.
+// Returns the exit status when the program should stop here (--help, or a bad option: CLI11 has said why).
+// Throws Error(invalid_input) with a one-line reason for values CLI11 cannot check.
+std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int argc, char** argv);
 
 // Logs to stderr through a buffer flushed every second (warnings and errors at once), so that a request's
 // log line costs no system call. `program` prefixes every line.

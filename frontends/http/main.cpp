@@ -56,12 +56,7 @@ int serve(int argc, char** argv) {
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
   frontend::add_common_options(app, common);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  frontend::finish_common_options(common);
+  if (auto status = frontend::parse_command_line(app, common, argc, argv)) return *status;
   config.max_upload_bytes = static_cast<std::size_t>(upload_mib * 1024 * 1024);
   config.read_timeout = std::chrono::milliseconds(static_cast<long>(read_timeout_seconds * 1000));
   frontend::setup_logging("faas-http", common.log_level);

@@ -66,12 +66,7 @@ int serve(int argc, char** argv) {
   app.add_option("--cert-file", config.cert_file, "TLS: client certificate")->envname("FAAS_MQTT_CERT_FILE");
   app.add_option("--key-file", config.key_file, "TLS: client private key")->envname("FAAS_MQTT_KEY_FILE");
   frontend::add_common_options(app, common);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  frontend::finish_common_options(common);
+  if (auto status = frontend::parse_command_line(app, common, argc, argv)) return *status;
   if (config.client_id.empty()) config.client_id = default_client_id();
   config.mqtt_version = mqtt_version == "5" ? 5 : 4;
   config.max_payload_bytes = static_cast<std::size_t>(max_payload_mib * 1024 * 1024);

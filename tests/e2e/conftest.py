@@ -16,7 +16,47 @@ BUILD = pathlib.Path(os.environ.get("FAAS_BUILD_DIR", REPO / "build"))
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
 
-class HttpServer:
+class ServerProcess:
+    """A server started from the build tree, its output in a log file, ready once it prints `ready`."""
+
+    process = None
+    log_path = None
+
+    def launch(self, command, env, ready, timeout=20, wait=True):
+        """Starts `command`; unless `wait` is false, returns the regex match of `ready` in its new output."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        if not wait:
+            return None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            found = re.search(ready, text)
+            if found:
+                return found
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {self.process.returncode}:\n{text}")
+            time.sleep(0.02)
+        raise RuntimeError(f"{command[0]} did not print {ready!r}:\n" + self.log())
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+class HttpServer(ServerProcess):
     """A faas-http process on 127.0.0.1 and a free port, with its data dir and credentials."""
 
     def __init__(self, data_dir, *args, env=None, password="test-password"):
@@ -28,38 +68,22 @@ class HttpServer:
             self.env["FAAS_HTTP_PASSWORD"] = password
         self.env.update(env or {})
         self.password = password
-        self.process = None
-        self.log_path = None
 
     def start(self, timeout=20):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-faas-http.log"
-        log = open(self.log_path, "ab")
         command = [str(BUILD / "frontends" / "http" / "faas-http"), "--host", "127.0.0.1", "--port", "0",
                    "--data-dir", str(self.data_dir), *self.args]
-        offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
-            found = re.search(r"listening on ([\d.]+):(\d+)", text)
-            if found:
-                self.port = int(found.group(2))
-                self.url = f"http://127.0.0.1:{self.port}"
-                if self.password is None:
-                    self.password = (self.data_dir / "http-password").read_text().strip()
-                return self
-            if self.process.poll() is not None:
-                raise RuntimeError(f"faas-http exited with {self.process.returncode}:\n{text}")
-            time.sleep(0.02)
-        raise RuntimeError("faas-http did not announce readiness:\n" + self.log())
+        found = self.launch(command, self.env, r"listening on ([\d.]+):(\d+)", timeout)
+        self.port = int(found.group(2))
+        self.url = f"http://127.0.0.1:{self.port}"
+        if self.password is None:
+            self.password = (self.data_dir / "http-password").read_text().strip()
+        return self
 
     @property
     def auth(self):
         return ("admin", self.password)
-
-    def log(self):
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def get(self, path, **kwargs):
         kwargs.setdefault("auth", self.auth)
@@ -86,17 +110,6 @@ class HttpServer:
 
     def invoke(self, name, *args, **kwargs):
         return self.post(f"/function/{name}", json={"args": list(args)}, **kwargs)
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
 
 
 @pytest.fixture
@@ -163,7 +176,7 @@ class Broker:
         return f"tcp://127.0.0.1:{self.port}"
 
 
-class MqttServer:
+class MqttServer(ServerProcess):
     """A faas-mqtt process connected to a broker."""
 
     def __init__(self, broker, data_dir, *args, env=None, client_id="faas-test", uri=None):
@@ -173,42 +186,14 @@ class MqttServer:
         self.args = list(args)
         self.client_id = client_id
         self.env = {**os.environ, **(env or {})}
-        self.process = None
-        self.log_path = None
 
     def start(self, timeout=20, wait_connected=True):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{self.client_id}-faas-mqtt.log"
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = open(self.log_path, "ab")
         command = [str(BUILD / "frontends" / "mqtt" / "faas-mqtt"), "--broker", self.uri, "--client-id",
                    self.client_id, "--data-dir", str(self.data_dir), *self.args]
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
-        if not wait_connected:
-            return self
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
-            if "connected to " in text:
-                return self
-            if self.process.poll() is not None:
-                raise RuntimeError(f"faas-mqtt exited with {self.process.returncode}:\n{text}")
-            time.sleep(0.02)
-        raise RuntimeError("faas-mqtt did not connect:\n" + self.log())
-
-    def log(self):
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
+        self.launch(command, self.env, "connected to ", timeout, wait=wait_connected)
+        return self
 
 
 @pytest.fixture
