@@ -4,7 +4,8 @@
 #   2. a build with AddressSanitizer and UndefinedBehaviorSanitizer: the units again;
 #   3. the end-to-end tests (pytest) against the optimised servers, and again under the sanitizers;
 #   4. the browser test of the dashboard (inside 3, through playwright-core from npm);
-#   5. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 60).
+#   5. the Python bindings' tests (pytest), against both builds (the sanitized module through LD_PRELOAD);
+#   6. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 60).
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,12 @@ npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 echo "== the HTTP and MQTT end-to-end tests against build-asan/"
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e/test_http.py tests/e2e/test_mqtt.py
+
+echo "== the Python bindings (tests/python) against build/, then build-asan/"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+# /usr/bin/python3 is not built with the sanitizers, so their runtimes must be loaded before it starts.
+LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
 
 scripts/fuzz.sh

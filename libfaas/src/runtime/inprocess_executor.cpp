@@ -295,6 +295,7 @@ void InProcessExecutor::run_call(Call& call, Worker& me) {
   record.args = std::move(call.request.args);
   record.kwargs = std::move(call.request.kwargs);
 
+  host_.ensure_capture();
   OutputBuffer output;
   output.limit = options_.output_limit;
   current_output = &output;

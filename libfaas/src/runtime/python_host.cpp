@@ -213,16 +213,34 @@ void PythonHost::bootstrap() {
     format_traceback_ = globals["format_traceback"];
     timeout_error_ = globals["Timeout"];
 
-    py::module_ sys = py::module_::import("sys");
-    for (const char* name : {"stdout", "stderr"}) {
-      py::object original = py::getattr(sys, name, py::none());
-      if (py::isinstance(original, globals["CaptureStream"])) continue;  // a second Engine in this process
-      py::object write = py::reinterpret_steal<py::object>(PyCFunction_New(&capture_write_def, original.ptr()));
-      if (!write) throw py::error_already_set();
-      sys.attr(name) = globals["CaptureStream"](write, original);
-    }
+    capture_stream_ = globals["CaptureStream"];
+    install_capture("stdout");
+    install_capture("stderr");
   } catch (py::error_already_set& e) {
     throw Error(ErrorCode::internal, std::string("cannot set up the Python host: ") + e.what());
+  }
+}
+
+void PythonHost::install_capture(const char* stream_name) {
+  PyObject* current = PySys_GetObject(stream_name);  // borrowed; null when unset
+  py::object original = current != nullptr ? py::reinterpret_borrow<py::object>(current) : py::none();
+  if (Py_TYPE(original.ptr()) == reinterpret_cast<PyTypeObject*>(capture_stream_.ptr())) return;
+  py::object write = py::reinterpret_steal<py::object>(PyCFunction_New(&capture_write_def, original.ptr()));
+  if (!write) throw py::error_already_set();
+  py::object stream = capture_stream_(write, original);
+  if (PySys_SetObject(stream_name, stream.ptr()) != 0) throw py::error_already_set();
+}
+
+void PythonHost::ensure_capture() {
+  auto ours = reinterpret_cast<PyTypeObject*>(capture_stream_.ptr());
+  for (const char* name : {"stdout", "stderr"}) {
+    PyObject* current = PySys_GetObject(name);
+    if (current != nullptr && Py_TYPE(current) == ours) continue;
+    try {
+      install_capture(name);
+    } catch (py::error_already_set&) {
+      // Output of this call then goes where sys.stdout points; the call itself is unaffected.
+    }
   }
 }
 

@@ -44,6 +44,10 @@ class __attribute__((visibility("hidden"))) PythonHost {
   // GIL. The exception class raised in a function that runs past its timeout (a BaseException, so a plain
   // `except Exception` in user code does not swallow it).
   PyObject* timeout_error() const { return timeout_error_.ptr(); }
+  // GIL. Puts the capturing streams back on sys.stdout/sys.stderr when something replaced them (a function that
+  // assigns sys.stdout, or the program libfaas runs inside: pytest, contextlib.redirect_stdout), so a call's
+  // output still reaches its record. Costs two attribute reads when nothing changed.
+  void ensure_capture();
   // GIL. "Traceback (most recent call last): ..." for a caught Python exception.
   std::string format_traceback(pybind11::error_already_set& raised);
   // "lib/python3.11/site-packages": where a virtualenv for this interpreter keeps its packages.
@@ -52,6 +56,7 @@ class __attribute__((visibility("hidden"))) PythonHost {
  private:
   explicit PythonHost(const std::filesystem::path& program);
   void bootstrap();
+  void install_capture(const char* stream_name);  // GIL; throws pybind11::error_already_set
 
   bool owns_interpreter_ = false;
   std::string site_packages_suffix_;
@@ -59,6 +64,7 @@ class __attribute__((visibility("hidden"))) PythonHost {
   pybind11::object unload_;
   pybind11::object format_traceback_;
   pybind11::object timeout_error_;
+  pybind11::object capture_stream_;   // the CaptureStream class
 };
 
 // Takes the GIL for the current thread for a rare, short operation (PyGILState). Executor threads use

@@ -1,0 +1,78 @@
+"""Type stubs of the compiled core, libfaas._core."""
+from typing import Any, Optional, Sequence, Mapping, Union
+
+Record = dict[str, Any]
+Info = dict[str, Any]
+
+class Error(Exception):
+    """A libfaas engine error (base class of the others)."""
+
+class FunctionNotFound(Error, LookupError):
+    """No function of that name."""
+
+class InvalidName(Error, ValueError):
+    """A function name outside ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$."""
+
+class InvalidInput(Error, ValueError):
+    """Malformed arguments, code or options."""
+
+class BuildError(Error):
+    """The code does not import, has no callable main, or pip failed."""
+
+class Overloaded(Error):
+    """The invocation queue is full; retry later."""
+
+class ShuttingDown(Error):
+    """The engine is closed or closing."""
+
+def set_log_level(level: str) -> None:
+    """Sets what the engine logs to stderr: trace, debug, info, warn (the default), error, critical or off."""
+
+class Engine:
+    """A libfaas engine on one data directory."""
+
+    def __init__(
+        self,
+        data_dir: str = "faas-data",
+        isolation: str = "inprocess",
+        timeout: float = 30.0,
+        python: str = "/usr/bin/python3",
+        *,
+        max_concurrency: int = 8,
+        max_queue: int = 4096,
+        log_retention: int = 10000,
+    ) -> None: ...
+    def upload(self, name: str, code: Union[str, bytes], requirements: Optional[str] = None) -> Info:
+        """Creates or atomically replaces a function; raises BuildError and keeps the old one on failure."""
+    def invoke(
+        self,
+        name: str,
+        args: Optional[Sequence[Any]] = None,
+        kwargs: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+    ) -> Record:
+        """Runs main(*args, **kwargs) and returns its record (status "success" or "error")."""
+    def remove(self, name: str) -> None:
+        """Deletes a function, its files and its records."""
+    def delete(self, name: str) -> None:
+        """Same as remove()."""
+    def list(self) -> list[Info]:
+        """The functions, sorted by name."""
+    def info(self, name: str) -> Info:
+        """One function's info."""
+    def logs(self, name: str, limit: int = 1000) -> list[Record]:
+        """The newest `limit` records (0: all), oldest first."""
+    def record(self, invocation_id: str) -> Optional[Record]:
+        """One record by its id, or None."""
+    def status(self) -> dict[str, Any]:
+        """Uptime, CPU and memory use, loaded functions, invocation counts."""
+    def close(self) -> None:
+        """Stops taking invocations, lets running ones finish, commits every record. Idempotent."""
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def data_dir(self) -> str: ...
+    @property
+    def isolation(self) -> str: ...
+    def __enter__(self) -> "Engine": ...
+    def __exit__(self, *exc_info: object) -> None: ...

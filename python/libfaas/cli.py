@@ -1,0 +1,171 @@
+"""The command-line client: deploy a folder, invoke, tail logs, list, delete, status.
+
+It drives an engine on the data dir directly, so it works beside running servers that share that data dir (they
+pick up its uploads within a second), and with no server at all.
+"""
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+from . import Engine, Error
+
+EXAMPLES = """examples:
+  python3 -m libfaas deploy examples/functions/calculadora
+  python3 -m libfaas invoke calculadora 10 20 '"mul"'
+  python3 -m libfaas invoke calculadora --args '[10, 20]' --kwargs '{"op": "sub"}'
+  python3 -m libfaas logs calculadora --limit 5 --follow
+"""
+
+
+def parse_value(text):
+    """A command-line argument as JSON when it is JSON (10, 2.5, [1], "s", null), otherwise as a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_json(text, kind, what):
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise SystemExit(f"error: {what} is not JSON: {e}")
+    if not isinstance(value, kind):
+        raise SystemExit(f"error: {what} must be a JSON {'array' if kind is list else 'object'}")
+    return value
+
+
+def print_json(value):
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def deploy(engine, options):
+    folder = pathlib.Path(options.folder)
+    code_path = folder / "func.py"
+    if not code_path.is_file():
+        raise SystemExit(f"error: {code_path} does not exist")
+    requirements_path = folder / "requirements.txt"
+    requirements = requirements_path.read_text() if requirements_path.is_file() else None
+    name = options.name or folder.resolve().name
+    print_json(engine.upload(name, code_path.read_bytes(), requirements))
+    return 0
+
+
+def invoke(engine, options):
+    args = [parse_value(value) for value in options.values]
+    if options.args is not None:
+        args = parse_json(options.args, list, "--args") + args
+    kwargs = parse_json(options.kwargs, dict, "--kwargs") if options.kwargs is not None else None
+    record = engine.invoke(options.name, args, kwargs, options.request_id)
+    print_json(record)
+    return 0 if record["status"] == "success" else 1
+
+
+def logs(engine, options):
+    seen = []
+    for record in engine.logs(options.name, options.limit):
+        print(json.dumps(record, ensure_ascii=False))
+        seen.append(record["id"])
+    if not options.follow:
+        return 0
+    sys.stdout.flush()
+    # Records arrive from other processes too (servers sharing the data dir): poll the newest ones.
+    window = 200
+    try:
+        while True:
+            time.sleep(options.interval)
+            known = set(seen)
+            for record in engine.logs(options.name, window):
+                if record["id"] not in known:
+                    print(json.dumps(record, ensure_ascii=False))
+                    seen.append(record["id"])
+            del seen[: max(0, len(seen) - 4 * window)]
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+
+
+def list_functions(engine, options):
+    functions = engine.list()
+    if options.json:
+        print_json(functions)
+    else:
+        for info in functions:
+            print(f"{info['name']}\tv{info['version']}\t{info['updated_at']}"
+                  f"{chr(9) + 'requirements' if info['has_requirements'] else ''}")
+    return 0
+
+
+def delete(engine, options):
+    engine.remove(options.name)
+    print(f"deleted {options.name}")
+    return 0
+
+
+def status(engine, options):
+    print_json(engine.status())
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python3 -m libfaas", description="Deploy, invoke and inspect libfaas functions.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=os.environ.get("FAAS_DATA_DIR", "faas-data"),
+                        help="the data dir the servers use (env FAAS_DATA_DIR, default ./faas-data)")
+    parser.add_argument("--isolation", default=os.environ.get("FAAS_ISOLATION", "inprocess"),
+                        choices=["inprocess", "process"], help="where invoke runs the function (env FAAS_ISOLATION)")
+    parser.add_argument("--timeout", type=float, default=float(os.environ.get("FAAS_TIMEOUT", "30")),
+                        help="seconds per invocation (env FAAS_TIMEOUT, default 30)")
+    parser.add_argument("--python", default="/usr/bin/python3",
+                        help="the interpreter that builds virtualenvs for requirements")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    command = commands.add_parser("deploy", help="upload FOLDER/func.py and FOLDER/requirements.txt")
+    command.add_argument("folder")
+    command.add_argument("--name", help="the function's name (default: the folder's name)")
+    command.set_defaults(run=deploy)
+
+    command = commands.add_parser("invoke", help="run a function and print its record",
+                                  description="Each VALUE is read as JSON (10, 2.5, [1], null, '\"text\"'); "
+                                              "anything that is not JSON is passed as a string. "
+                                              "Exits 1 when the function failed.")
+    command.add_argument("name")
+    command.add_argument("values", nargs="*", metavar="VALUE", help="positional arguments")
+    command.add_argument("--args", help="positional arguments as one JSON array (before any VALUE)")
+    command.add_argument("--kwargs", help="keyword arguments as one JSON object")
+    command.add_argument("--request-id")
+    command.set_defaults(run=invoke)
+
+    command = commands.add_parser("logs", help="print a function's records, one JSON object per line")
+    command.add_argument("name")
+    command.add_argument("--limit", type=int, default=20, help="how many of the newest (0: all; default 20)")
+    command.add_argument("-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C")
+    command.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    command.set_defaults(run=logs)
+
+    command = commands.add_parser("list", help="list the functions")
+    command.add_argument("--json", action="store_true", help="print the info of each as JSON")
+    command.set_defaults(run=list_functions)
+
+    command = commands.add_parser("delete", help="delete a function, its files and its records")
+    command.add_argument("name")
+    command.set_defaults(run=delete)
+
+    command = commands.add_parser("status", help="print the engine's status")
+    command.set_defaults(run=status)
+    return parser
+
+
+def main(argv=None):
+    options = build_parser().parse_args(argv)
+    try:
+        with Engine(data_dir=options.data_dir, isolation=options.isolation, timeout=options.timeout,
+                    python=options.python) as engine:
+            return options.run(engine, options)
+    except Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
