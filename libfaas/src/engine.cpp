@@ -119,6 +119,7 @@ Engine::Impl::Impl(EngineConfig cfg)
   options.timeout = config.timeout;
   options.output_limit = config.output_limit;
   options.python = config.python;
+  options.workers = config.workers;
   executor = runtime::make_executor(config.isolation, options, [this](std::unique_ptr<runtime::Call> call) {
     log->append(std::move(call->record), std::move(call->done));
   });

@@ -31,6 +31,20 @@ enum class Isolation { inprocess, process };
 std::string_view to_string(Isolation isolation) noexcept;
 Isolation parse_isolation(std::string_view text);  // throws Error(invalid_input)
 
+// Process isolation (Isolation::process): each function runs in warm `faas-worker` processes of its own.
+struct WorkerConfig {
+  unsigned min_per_function = 1;   // kept running once a function has been used (until it is deleted)
+  unsigned max_per_function = 4;   // running a function's calls at once
+  unsigned spares = 1;             // started ahead with Python up and no function, so an upload loads at once
+  std::chrono::seconds idle_timeout{60};  // a worker beyond the minimum that ran nothing this long is stopped
+  std::size_t memory_limit_mb = 1024;     // address space per worker (RLIMIT_AS); 0 = no limit
+  std::size_t result_limit = 16 * 1024 * 1024;  // bytes of a result's JSON; larger is error "ResultTooLarge"
+  std::chrono::milliseconds kill_grace{250};  // past the timeout, a call that did not stop gets its worker killed
+  bool sandbox = false;            // workers in new user and network namespaces: no network for functions
+  std::filesystem::path program;   // the faas-worker executable; empty = $FAAS_WORKER_PROGRAM, next to this
+                                   // program, then where the build or the install put it
+};
+
 struct EngineConfig {
   std::filesystem::path data_dir = "faas-data";
   Isolation isolation = Isolation::inprocess;
@@ -42,6 +56,7 @@ struct EngineConfig {
   std::size_t log_retention = 10000;    // records kept per function; older ones are dropped (0 = keep all)
   std::chrono::seconds pip_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds registry_poll{250};  // how often uploads by other processes are picked up
+  WorkerConfig workers;                 // used with Isolation::process
 };
 
 struct FunctionInfo {

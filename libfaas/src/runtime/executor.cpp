@@ -5,6 +5,7 @@
 
 #include "faas/error.hpp"
 #include "runtime/inprocess_executor.hpp"
+#include "runtime/process_executor.hpp"
 
 namespace faas::runtime {
 
@@ -21,10 +22,14 @@ std::string FunctionSpec::module_name() const {
   return out + suffix;
 }
 
+std::string timeout_message(std::chrono::milliseconds timeout) {
+  char text[64];
+  std::snprintf(text, sizeof text, "function exceeded its timeout of %g s", static_cast<double>(timeout.count()) / 1000);
+  return text;
+}
+
 std::unique_ptr<Executor> make_executor(Isolation isolation, const ExecutorOptions& options, CallSink sink) {
-  if (isolation == Isolation::process) {
-    throw Error(ErrorCode::invalid_input, "process isolation is not available in this build yet; use inprocess");
-  }
+  if (isolation == Isolation::process) return std::make_unique<ProcessExecutor>(options, std::move(sink));
   return std::make_unique<InProcessExecutor>(options, std::move(sink));
 }
 

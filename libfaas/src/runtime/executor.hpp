@@ -43,7 +43,11 @@ struct ExecutorOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
   std::size_t output_limit = 64 * 1024;
   std::filesystem::path python = "/usr/bin/python3";
+  WorkerConfig workers;   // process isolation only
 };
+
+// The error text of a call that ran past `timeout`, the same for every executor.
+std::string timeout_message(std::chrono::milliseconds timeout);
 
 class Executor {
  public:

@@ -20,12 +20,6 @@ std::int64_t steady_ns() {
       .count();
 }
 
-std::string timeout_message(std::chrono::milliseconds timeout) {
-  char text[64];
-  std::snprintf(text, sizeof text, "function exceeded its timeout of %g s", static_cast<double>(timeout.count()) / 1000);
-  return text;
-}
-
 void cap(std::string& text, std::size_t limit) {
   if (text.size() > limit) {
     text.resize(limit);

@@ -1,0 +1,490 @@
+#include "runtime/process_executor.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+#include "faas/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace faas::runtime {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t max_batch = 8;             // calls sent to a worker before reading the first result
+constexpr std::size_t max_batch_bytes = 64 * 1024;  // well within a socket's buffer, so sending never blocks
+constexpr auto start_timeout = std::chrono::seconds(10);
+constexpr auto manage_period = std::chrono::seconds(1);
+
+fs::path find_worker_program(const fs::path& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* from_env = std::getenv("FAAS_WORKER_PROGRAM"); from_env != nullptr && *from_env != '\0') {
+    return from_env;
+  }
+  std::error_code ec;
+  std::vector<fs::path> candidates{fs::read_symlink("/proc/self/exe", ec).parent_path() / "faas-worker"};
+#ifdef FAAS_WORKER_BUILD_PATH
+  candidates.emplace_back(FAAS_WORKER_BUILD_PATH);
+#endif
+#ifdef FAAS_WORKER_INSTALL_PATH
+  candidates.emplace_back(FAAS_WORKER_INSTALL_PATH);
+#endif
+  for (const auto& candidate : candidates) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  throw Error(ErrorCode::invalid_input,
+              "process isolation needs the faas-worker program: none found next to this program or where the build "
+              "put it; set FAAS_WORKER_PROGRAM");
+}
+
+// What a worker's environment holds: nothing of the server's (no HTTP password, no broker credentials).
+std::vector<std::string> worker_environment() {
+  std::vector<std::string> env{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp",
+                               "MALLOC_ARENA_MAX=2"};  // fewer malloc arenas: less address space under RLIMIT_AS
+  for (const char* name : {"TZ", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) env.push_back(std::string(name) + "=" + value);
+  }
+  return env;
+}
+
+// The record's request fields, taken from the request once the call is over (a call sent again after a crash
+// still needs them).
+void settle_request(Call& call) {
+  Invocation& record = call.record;
+  record.function = call.function->name;
+  record.request_id = std::move(call.request.request_id);
+  record.args = std::move(call.request.args);
+  record.kwargs = std::move(call.request.kwargs);
+}
+
+void fail_record(Invocation& record, std::string error_type, std::string error) {
+  record.status = InvocationStatus::error;
+  record.error_type = std::move(error_type);
+  record.error = std::move(error);
+  record.result.clear();
+}
+
+}  // namespace
+
+ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
+    : options_(options), sink_(std::move(sink)) {
+  const auto& workers = options_.workers;
+  worker_argv_ = {find_worker_program(workers.program).string(),
+                  "--parent", std::to_string(::getpid()),
+                  "--timeout-ms", std::to_string(options_.timeout.count()),
+                  "--output-limit", std::to_string(options_.output_limit),
+                  "--result-limit", std::to_string(workers.result_limit),
+                  "--memory-limit-mb", std::to_string(workers.memory_limit_mb),
+                  "--python", options_.python.string()};
+  if (workers.sandbox) worker_argv_.emplace_back("--sandbox");
+  worker_env_ = worker_environment();
+  // Start one now: a worker that cannot start at all (no program, a sandbox the machine refuses) is a
+  // configuration error the server should report at once, not at the first call.
+  spares_.push_back(spawn_process());
+  manager_ = std::thread([this] { manage(); });
+}
+
+ProcessExecutor::~ProcessExecutor() { stop(); }
+
+std::unique_ptr<WorkerProcess> ProcessExecutor::spawn_process() {
+  auto process = WorkerProcess::spawn(worker_argv_, worker_env_);
+  std::string_view frame;
+  auto received = process->receive(Clock::now() + start_timeout, frame);
+  if (received == WorkerProcess::Received::frame && wire::FrameReader(frame).kind() == wire::Kind::hello) {
+    return process;
+  }
+  if (received == WorkerProcess::Received::timeout) process->kill();
+  throw Error(ErrorCode::internal, "faas-worker " + process->reap() + " before it was ready (its stderr says why)");
+}
+
+std::unique_ptr<WorkerProcess> ProcessExecutor::take_process() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!spares_.empty()) {
+      auto process = std::move(spares_.front());
+      spares_.pop_front();
+      manager_cv_.notify_one();  // start its replacement
+      return process;
+    }
+  }
+  return spawn_process();
+}
+
+std::string ProcessExecutor::load_in(WorkerProcess& process, const FunctionSpec& function) {
+  std::string out;
+  wire::FrameWriter frame(out, wire::Kind::load);
+  frame.text(function.name).u64(function.version).text(function.source.string());
+  frame.text(function.staged_source.string()).u64(function.site_dirs.size());
+  for (const auto& dir : function.site_dirs) frame.text(dir);
+  frame.finish();
+  if (!process.send(out)) return "the worker " + process.reap() + " before importing func.py";
+  std::string_view reply;
+  auto received = process.receive(Clock::now() + options_.timeout + options_.workers.kill_grace, reply);
+  if (received == WorkerProcess::Received::timeout) {
+    process.kill();
+    process.reap();
+    return "importing func.py took longer than the timeout (" + timeout_message(options_.timeout) + ")";
+  }
+  if (received == WorkerProcess::Received::gone) return "the worker " + process.reap() + " while importing func.py";
+  try {
+    wire::FrameReader loaded(reply);
+    if (loaded.kind() != wire::Kind::loaded) throw Error(ErrorCode::internal, "unexpected reply to load");
+    return std::string(loaded.text());
+  } catch (const Error& e) {
+    process.kill();
+    return std::string("the worker broke the protocol: ") + e.what();
+  }
+}
+
+void ProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function) {
+  auto process = take_process();  // throws Error(internal)
+  std::string error = load_in(*process, *function);
+  if (!error.empty()) throw Error(ErrorCode::build_failed, error);
+
+  // Workers started later import from the function's folder, where the files are by then.
+  auto settled = std::make_shared<FunctionSpec>(*function);
+  settled->staged_source.clear();
+  std::lock_guard lock(mutex_);
+  if (stopping_) throw Error(ErrorCode::shutting_down, "the engine is shutting down");
+  auto& slot = pools_[function->name];
+  if (!slot) slot = std::make_shared<Pool>();
+  if (slot->spec && slot->spec->version > function->version) return;  // a newer version is already in
+  slot->spec = settled;
+  retire_older(*slot);
+  auto worker = std::make_shared<Worker>();
+  worker->process = std::move(process);
+  worker->spec = settled;
+  slot->workers.push_back(worker);
+  ++drivers_;
+  std::thread([this, pool = slot, worker] { drive(pool, worker); }).detach();
+}
+
+void ProcessExecutor::start_worker(const std::shared_ptr<Pool>& pool) {
+  auto worker = std::make_shared<Worker>();
+  worker->spec = pool->spec;
+  pool->workers.push_back(worker);
+  ++drivers_;
+  std::thread([this, pool, worker] { drive(pool, worker); }).detach();
+}
+
+void ProcessExecutor::retire_older(Pool& pool) {
+  for (auto& worker : pool.workers) {
+    if (!pool.spec || worker->spec->version < pool.spec->version) worker->retiring = true;
+  }
+  pool.work_cv.notify_all();
+}
+
+std::size_t ProcessExecutor::idle_workers(const Pool& pool) const {
+  std::size_t count = 0;
+  for (const auto& worker : pool.workers) count += worker->ready && !worker->busy && !worker->retiring;
+  return count;
+}
+
+std::size_t ProcessExecutor::active_workers(const Pool& pool) const {
+  std::size_t count = 0;
+  for (const auto& worker : pool.workers) count += !worker->retiring;
+  return count;
+}
+
+void ProcessExecutor::submit(std::unique_ptr<Call> call) {
+  std::lock_guard lock(mutex_);
+  auto& slot = pools_[call->function->name];
+  if (!slot) slot = std::make_shared<Pool>();
+  Pool& pool = *slot;
+  // A newer version than the pool runs: uploaded by another process sharing the data dir.
+  if (!pool.spec || call->function->version > pool.spec->version) {
+    pool.spec = call->function;
+    retire_older(pool);
+  }
+  pool.queue.push_back(std::move(call));
+  ++queued_;
+  if (idle_workers(pool) > 0) {
+    pool.work_cv.notify_all();
+  } else if (active_workers(pool) < std::max(1u, options_.workers.max_per_function)) {
+    start_worker(slot);
+  }
+}
+
+bool ProcessExecutor::run_inline(Call& call) {
+  std::shared_ptr<Pool> pool;
+  std::shared_ptr<Worker> worker;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pools_.find(call.function->name);
+    if (stopping_ || it == pools_.end()) return false;
+    pool = it->second;
+    if (!pool->queue.empty() || !pool->spec || call.function->version > pool->spec->version) return false;
+    for (auto& candidate : pool->workers) {
+      if (candidate->ready && !candidate->busy && !candidate->retiring) {
+        worker = candidate;
+        break;
+      }
+    }
+    if (!worker) return false;
+    worker->busy = true;  // its driver leaves it to us
+  }
+  Exchange result = exchange(*worker, {&call});
+  std::lock_guard lock(mutex_);
+  worker->busy = false;
+  worker->last_used = Clock::now();
+  if (!result.alive) worker->retiring = true;  // its driver cleans up
+  pool->work_cv.notify_all();
+  return true;
+}
+
+ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::vector<Call*>& calls) {
+  std::string out;
+  for (Call* call : calls) {
+    wire::FrameWriter(out, wire::Kind::call).text(call->request.args).text(call->request.kwargs).finish();
+  }
+  WorkerProcess& process = *worker.process;
+  Exchange result;
+  auto started = Clock::now();  // of the call at the head: each starts when the previous one's result is out
+  bool sent = process.send(out);
+  for (Call* call : calls) {
+    std::string_view frame;
+    auto received = sent ? process.receive(started + options_.timeout + options_.workers.kill_grace, frame)
+                         : WorkerProcess::Received::gone;
+    Invocation& record = call->record;
+    ++result.finished;
+    if (received == WorkerProcess::Received::frame) {
+      try {
+        wire::FrameReader reader(frame);
+        wire::read_result(reader, record);
+        settle_request(*call);
+      } catch (const Error& e) {
+        process.kill();
+        settle_request(*call);
+        fail_record(record, "WorkerCrashed", std::string("the worker broke the protocol: ") + e.what());
+        result.alive = false;
+        return result;
+      }
+      started = Clock::now();
+      if (record.error_type == "MemoryLimit") {  // its heap may stay huge: start afresh
+        process.kill();
+        result.alive = false;
+        return result;
+      }
+      continue;
+    }
+    // The call at the head did not finish: the worker hangs past the timeout, or died.
+    auto ran = Clock::now() - started;
+    settle_request(*call);
+    record.time_end = Invocation::Clock::now();
+    record.time_start = record.time_end - std::chrono::duration_cast<Invocation::Clock::duration>(ran);
+    record.duration_ms = std::chrono::duration<double, std::milli>(ran).count();
+    record.output.clear();
+    if (received == WorkerProcess::Received::timeout) {
+      process.kill();
+      process.reap();
+      fail_record(record, "Timeout", timeout_message(options_.timeout) + "; its worker was killed");
+    } else {
+      fail_record(record, "WorkerCrashed", "the worker running the function " + process.reap());
+    }
+    result.alive = false;
+    return result;
+  }
+  return result;
+}
+
+void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker) {
+  if (!worker->process) {  // a new worker: take a spare and import the function there
+    std::string error;
+    std::unique_ptr<WorkerProcess> process;
+    try {
+      process = take_process();
+      error = load_in(*process, *worker->spec);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    std::unique_lock lock(mutex_);
+    if (!error.empty()) {
+      spdlog::warn("function {}: cannot start a worker: {}", worker->spec->name, error);
+      pool->workers.remove(worker);
+      std::deque<std::unique_ptr<Call>> failed;
+      if (idle_workers(*pool) == 0) {  // nobody else can run them
+        failed.swap(pool->queue);
+        queued_ -= failed.size();
+      }
+      lock.unlock();
+      fail_calls(std::move(failed), "LoadError", "function could not be loaded: " + error);
+      process.reset();
+      lock.lock();
+      --drivers_;
+      drivers_cv_.notify_all();
+      return;
+    }
+    worker->process = std::move(process);
+  }
+
+  std::unique_lock lock(mutex_);
+  worker->ready = true;
+  worker->busy = false;
+  worker->last_used = Clock::now();
+  std::vector<std::unique_ptr<Call>> batch;
+  std::vector<Call*> calls;
+  for (;;) {
+    pool->work_cv.wait(lock, [&] {
+      return !worker->busy && (worker->retiring || !pool->queue.empty() || stopping_);
+    });
+    if (worker->retiring || pool->queue.empty()) break;  // retired, or stopping with nothing left
+
+    // One call at a time unless calls pile up; then a share of the queue, to save wake-ups on both sides.
+    std::size_t idle = std::max<std::size_t>(1, idle_workers(*pool));
+    std::size_t take = std::clamp<std::size_t>(pool->queue.size() / idle, 1, max_batch);
+    std::size_t bytes = 0;
+    batch.clear();
+    calls.clear();
+    while (batch.size() < take && !pool->queue.empty()) {
+      auto& next = pool->queue.front();
+      bytes += next->request.args.size() + next->request.kwargs.size();
+      if (!batch.empty() && bytes > max_batch_bytes) break;
+      batch.push_back(std::move(next));
+      calls.push_back(batch.back().get());
+      pool->queue.pop_front();
+    }
+    queued_ -= batch.size();
+    worker->busy = true;
+    lock.unlock();
+
+    Exchange result = exchange(*worker, calls);
+    for (std::size_t i = 0; i < result.finished; ++i) sink_(std::move(batch[i]));
+
+    lock.lock();
+    worker->busy = false;
+    worker->last_used = Clock::now();
+    if (!result.alive) {
+      for (std::size_t i = batch.size(); i > result.finished; --i) {  // not started: back to the front
+        pool->queue.push_front(std::move(batch[i - 1]));
+        ++queued_;
+      }
+      break;
+    }
+  }
+
+  pool->workers.remove(worker);
+  auto listed = pools_.find(worker->spec->name);
+  bool current = listed != pools_.end() && listed->second == pool;
+  if (current && !pool->queue.empty()) {
+    if (idle_workers(*pool) > 0) {
+      pool->work_cv.notify_all();
+    } else if (active_workers(*pool) == 0) {
+      start_worker(pool);  // its replacement
+    }
+  }
+  auto process = std::move(worker->process);
+  lock.unlock();
+  process.reset();  // end-of-file, then SIGKILL to what is left; reaped
+  lock.lock();
+  --drivers_;
+  drivers_cv_.notify_all();
+}
+
+void ProcessExecutor::fail_calls(std::deque<std::unique_ptr<Call>> calls, const std::string& error_type,
+                                 const std::string& error) {
+  for (auto& call : calls) {
+    settle_request(*call);
+    call->record.time_start = call->record.time_end = Invocation::Clock::now();
+    fail_record(call->record, error_type, error);
+    sink_(std::move(call));
+  }
+}
+
+void ProcessExecutor::retire(const std::string& name, std::uint64_t keep_version) {
+  std::deque<std::unique_ptr<Call>> orphans;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pools_.find(name);
+    if (it == pools_.end()) return;
+    Pool& pool = *it->second;
+    for (auto& worker : pool.workers) {
+      if (keep_version == 0 || worker->spec->version != keep_version) worker->retiring = true;
+    }
+    if (keep_version == 0) {
+      orphans.swap(pool.queue);
+      queued_ -= orphans.size();
+      pools_.erase(it);
+    } else if (pool.spec && pool.spec->version != keep_version) {
+      pool.spec = nullptr;  // the next call brings the version to run
+    }
+    pool.work_cv.notify_all();
+  }
+  fail_calls(std::move(orphans), "LoadError", "function could not be loaded: it was deleted");
+}
+
+std::size_t ProcessExecutor::loaded_count() const {
+  std::lock_guard lock(mutex_);
+  std::size_t count = 0;
+  for (const auto& [name, pool] : pools_) count += pool->spec != nullptr;
+  return count;
+}
+
+std::size_t ProcessExecutor::queued() const {
+  std::lock_guard lock(mutex_);
+  return queued_;
+}
+
+void ProcessExecutor::manage() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    while (spares_.size() + spares_starting_ < options_.workers.spares && !stopping_) {
+      ++spares_starting_;
+      lock.unlock();
+      std::unique_ptr<WorkerProcess> process;
+      try {
+        process = spawn_process();
+      } catch (const Error& e) {
+        spdlog::warn("cannot start a spare worker: {}", e.what());
+      }
+      lock.lock();
+      --spares_starting_;
+      if (!process) {  // try again next period
+        manager_cv_.wait_for(lock, manage_period, [&] { return stopping_; });
+        break;
+      }
+      spares_.push_back(std::move(process));
+    }
+    // Stop workers idle for idle_timeout, down to the minimum per function.
+    auto now = Clock::now();
+    for (auto& [name, pool] : pools_) {
+      std::size_t active = active_workers(*pool);
+      for (auto& worker : pool->workers) {
+        if (active <= options_.workers.min_per_function) break;
+        if (worker->ready && !worker->busy && !worker->retiring &&
+            now - worker->last_used > options_.workers.idle_timeout) {
+          worker->retiring = true;
+          --active;
+          pool->work_cv.notify_all();
+        }
+      }
+    }
+    manager_cv_.wait_for(lock, manage_period, [&] {
+      return stopping_ || spares_.size() + spares_starting_ < options_.workers.spares;
+    });
+  }
+}
+
+void ProcessExecutor::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+    for (auto& [name, pool] : pools_) pool->work_cv.notify_all();
+  }
+  manager_cv_.notify_all();
+  if (manager_.joinable()) manager_.join();
+  std::deque<std::unique_ptr<WorkerProcess>> spares;
+  {
+    std::unique_lock lock(mutex_);
+    drivers_cv_.wait(lock, [&] { return drivers_ == 0; });  // each finishes its pool's queue first
+    spares.swap(spares_);
+  }
+}
+
+}  // namespace faas::runtime

@@ -1,0 +1,92 @@
+// Runs each function in warm faas-worker processes of its own (Isolation::process).
+//
+// Per function, a pool of workers (WorkerConfig: min..max), each holding the function's module imported once and
+// only that function's virtualenv on sys.path. A worker is driven by one thread here, which sends it calls (a few
+// at a time when the queue is long, so a busy pool pays fewer wake-ups) and reads their results in order. A lone
+// synchronous caller that finds a worker idle talks to it directly (run_inline), saving that hand-off.
+//
+// Hard limits: a call still running `kill_grace` after its timeout gets its worker SIGKILLed (error_type
+// "Timeout"); a worker that dies gives its running call "WorkerCrashed" with the exit code or signal, the calls
+// it had not started go back to the queue, and a fresh worker takes over. Spare workers (Python up, nothing
+// loaded) are kept ready, so an upload imports in an already running process.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "runtime/executor.hpp"
+#include "runtime/worker_process.hpp"
+
+namespace faas::runtime {
+
+class ProcessExecutor final : public Executor {
+ public:
+  ProcessExecutor(const ExecutorOptions& options, CallSink sink);
+  ~ProcessExecutor() override;
+
+  void submit(std::unique_ptr<Call> call) override;
+  bool run_inline(Call& call) override;
+  void load(const std::shared_ptr<const FunctionSpec>& function) override;
+  void retire(const std::string& name, std::uint64_t keep_version) override;
+  std::size_t loaded_count() const override;
+  std::size_t queued() const override;
+  void stop() override;
+
+ private:
+  struct Worker {
+    std::unique_ptr<WorkerProcess> process;
+    std::shared_ptr<const FunctionSpec> spec;  // the version it loads or has loaded
+    bool ready = false;     // loaded, serving
+    bool busy = true;       // starting, or running calls (for its driver or run_inline)
+    bool retiring = false;  // finish what it holds, then stop
+    std::chrono::steady_clock::time_point last_used;
+  };
+  struct Pool {
+    std::shared_ptr<const FunctionSpec> spec;  // the version new calls run
+    std::deque<std::unique_ptr<Call>> queue;
+    std::list<std::shared_ptr<Worker>> workers;
+    std::condition_variable work_cv;  // its drivers wait here
+  };
+  struct Exchange {
+    std::size_t finished = 0;  // calls with a record, from the first
+    bool alive = true;         // false: the worker is gone; calls after `finished` were not run
+  };
+
+  // mutex_ held for these four.
+  void start_worker(const std::shared_ptr<Pool>& pool);
+  void retire_older(Pool& pool);
+  std::size_t idle_workers(const Pool& pool) const;
+  std::size_t active_workers(const Pool& pool) const;
+
+  void drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker);
+  std::unique_ptr<WorkerProcess> take_process();  // a spare, or a fresh one; throws Error(internal)
+  std::unique_ptr<WorkerProcess> spawn_process();
+  // Sends `function`'s load; empty on success, else why not (the process is then unusable).
+  std::string load_in(WorkerProcess& process, const FunctionSpec& function);
+  Exchange exchange(Worker& worker, const std::vector<Call*>& calls);
+  void fail_calls(std::deque<std::unique_ptr<Call>> calls, const std::string& error_type, const std::string& error);
+  void manage();  // keeps spares ready, stops idle workers
+
+  ExecutorOptions options_;
+  CallSink sink_;
+  std::vector<std::string> worker_argv_;
+  std::vector<std::string> worker_env_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Pool>> pools_;
+  std::deque<std::unique_ptr<WorkerProcess>> spares_;
+  unsigned spares_starting_ = 0;
+  unsigned drivers_ = 0;          // driver threads alive (detached; stop() waits for none)
+  std::size_t queued_ = 0;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::condition_variable manager_cv_;
+  std::condition_variable drivers_cv_;
+  std::thread manager_;
+};
+
+}  // namespace faas::runtime
