@@ -3,7 +3,8 @@
 #   1. bench/http_ceiling: a minimal Beast server answering a fixed JSON body;
 #   2. faas-http with a fresh data dir, invoking `add` (a + b) for every request, every record committed.
 # Both get the same wrk load: keep-alive, 2 threads, 64 connections, POST /function/add {"args":[1,2]}.
-# Usage: bench/http_load.sh [BUILD_DIR] (DURATION=20s, CONNECTIONS=64, THREADS=2, FAAS_ARGS="..." to override).
+# Usage: bench/http_load.sh [BUILD_DIR] (DURATION=20s, CONNECTIONS=64, THREADS=2, ISOLATION=inprocess,
+# FAAS_ARGS="..." to override).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build}
@@ -36,7 +37,8 @@ read -r c_rps c_p50 c_p99 c_n c_bad < <(summary <"$work/ceiling.txt")
 echo "== faas-http: add(1, 2) per request, every record committed"
 port=$(free_port)
 export FAAS_HTTP_PASSWORD=bench
-"$build/frontends/http/faas-http" --host 127.0.0.1 --port "$port" --data-dir "$work/data" --log-retention 0 \
+"$build/frontends/http/faas-http" --host 127.0.0.1 --port "$port" --data-dir "$work/data" \
+  --isolation "${ISOLATION:-inprocess}" --log-retention 0 \
   ${FAAS_ARGS:-} 2>"$work/faas.log" &
 faas_pid=$!
 wait_listening "$work/faas.log"

@@ -3,7 +3,8 @@
 #   1. bench/mqtt_bench echo: a bare responder on the same Paho client, answering each invocation at once;
 #   2. faas-mqtt with a fresh data dir, invoking `add` (a + b) for every message, every record committed.
 # Both get the same load: QoS 1, WINDOW (default 32) invocations in flight, DURATION (default 20) seconds, through
-# a local mosquitto started with set_tcp_nodelay true. Usage: bench/mqtt_load.sh [BUILD_DIR]
+# a local mosquitto started with set_tcp_nodelay true. Usage: bench/mqtt_load.sh [BUILD_DIR] (ISOLATION=inprocess
+# or process)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build}
@@ -28,7 +29,8 @@ ceiling=$("$build/bench/mqtt_bench" load "$broker" "$duration" "$window")
 kill $echo_pid; wait $echo_pid 2>/dev/null || true
 
 echo "== faas-mqtt: add(1, 2) per message, every record committed"
-"$build/frontends/mqtt/faas-mqtt" --broker "$broker" --client-id bench --data-dir "$work/data" --log-retention 0 \
+"$build/frontends/mqtt/faas-mqtt" --broker "$broker" --client-id bench --data-dir "$work/data" \
+  --isolation "${ISOLATION:-inprocess}" --log-retention 0 \
   ${FAAS_ARGS:-} 2>"$work/faas.log" &
 faas_pid=$!
 wait_for "connected to" "$work/faas.log"

@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test:
 #   1. an optimised build: GoogleTest units and the install test (ctest);
 #   2. a build with AddressSanitizer and UndefinedBehaviorSanitizer: the units again;
-#   3. the end-to-end tests (pytest) against the optimised servers, and again under the sanitizers;
+#   3. the end-to-end tests (pytest) against the optimised servers (process isolation, their default), and again
+#      under the sanitizers with in-process execution;
 #   4. the browser test of the dashboard (inside 3, through playwright-core from npm);
 #   5. the Python bindings' tests (pytest), against both builds (the sanitized module through LD_PRELOAD);
 #   6. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 60).
@@ -27,8 +28,9 @@ echo "== end-to-end tests (tests/e2e) against build/"
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
-echo "== the HTTP and MQTT end-to-end tests against build-asan/"
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
+# The servers isolate functions in worker processes by default; the sanitized run covers in-process execution.
+echo "== the HTTP and MQTT end-to-end tests against build-asan/, in-process"
+FAAS_ISOLATION=inprocess ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e/test_http.py tests/e2e/test_mqtt.py
 
 echo "== the Python bindings (tests/python) against build/, then build-asan/"

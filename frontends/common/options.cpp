@@ -20,7 +20,7 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--data-dir", options.engine.data_dir, "Where functions, environments and records live")
       ->envname("FAAS_DATA_DIR")
       ->capture_default_str();
-  app.add_option("--isolation", options.isolation, "Where functions run: inprocess or process")
+  app.add_option("--isolation", options.isolation, "Where functions run: process (worker processes, the default) or inprocess (fastest, no isolation)")
       ->envname("FAAS_ISOLATION")
       ->check(CLI::IsMember({"inprocess", "process"}))
       ->capture_default_str();
@@ -45,6 +45,17 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--python", options.engine.python, "Python 3.11 interpreter that builds virtualenvs")
       ->envname("FAAS_PYTHON")
       ->capture_default_str();
+  auto& workers = options.engine.workers;
+  app.add_option("--max-workers", workers.max_per_function, "With process isolation: worker processes per function")
+      ->envname("FAAS_MAX_WORKERS")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+  app.add_option("--memory-limit", workers.memory_limit_mb, "With process isolation: MB of address space per worker (0: none)")
+      ->envname("FAAS_MEMORY_LIMIT")
+      ->capture_default_str();
+  app.add_flag("--sandbox", workers.sandbox,
+               "With process isolation: workers in new user and network namespaces (no network for functions)")
+      ->envname("FAAS_SANDBOX");
 }
 
 std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int argc, char** argv) {

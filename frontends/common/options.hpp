@@ -13,13 +13,14 @@ namespace faas::frontend {
 
 struct CommonOptions {
   EngineConfig engine;
-  std::string isolation = "inprocess";
+  std::string isolation = "process";  // the servers isolate by default (docs/isolation.md); the library does not
   double timeout_seconds = 30;
   std::string log_level = "info";
 };
 
-// Adds --data-dir, --isolation, --timeout, --max-concurrency, --max-queue, --log-level, --log-retention, --python (each also
-// read from its environment variable) to `app`, writing into `options`.
+// Adds --data-dir, --isolation, --timeout, --max-concurrency, --max-queue, --log-level, --log-retention, --python,
+// --max-workers, --memory-limit, --sandbox (each also read from its environment variable) to `app`, writing into
+// `options`.
 void add_common_options(CLI::App& app, CommonOptions& options);
 
 // Parses the command line and environment into the options added to `app`, then fills `options.engine`.

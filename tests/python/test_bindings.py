@@ -264,3 +264,15 @@ def test_installs_into_a_virtualenv(tmp_path):
     out = subprocess.run([str(venv / "bin" / "python"), "-c", script, str(tmp_path / "data")], capture_output=True,
                          text=True, check=True, cwd=tmp_path).stdout.split()
     assert out[0] == "42" and out[1].startswith(str(venv))
+
+
+def test_process_isolation_contains_a_crash(tmp_path):
+    with libfaas.Engine(data_dir=str(tmp_path), isolation="process", timeout=2) as engine:
+        assert engine.isolation == "process"
+        engine.upload("calc", ADD)
+        engine.upload("crash", "import os\ndef main():\n    os._exit(7)\n")
+        record = engine.invoke("crash")
+        assert record["status"] == "error" and record["error_type"] == "WorkerCrashed"
+        assert "exited with code 7" in record["error"]
+        assert engine.invoke("calc", [1, 2])["result"] == 3
+        assert engine.status()["isolation"] == "process"

@@ -185,6 +185,12 @@ std::size_t ProcessExecutor::idle_workers(const Pool& pool) const {
   return count;
 }
 
+std::size_t ProcessExecutor::starting_workers(const Pool& pool) const {
+  std::size_t count = 0;
+  for (const auto& worker : pool.workers) count += !worker->ready && !worker->retiring;
+  return count;
+}
+
 std::size_t ProcessExecutor::active_workers(const Pool& pool) const {
   std::size_t count = 0;
   for (const auto& worker : pool.workers) count += !worker->retiring;
@@ -205,8 +211,9 @@ void ProcessExecutor::submit(std::unique_ptr<Call> call) {
   ++queued_;
   if (idle_workers(pool) > 0) {
     pool.work_cv.notify_all();
-  } else if (active_workers(pool) < std::max(1u, options_.workers.max_per_function)) {
-    start_worker(slot);
+  } else if (starting_workers(pool) < pool.queue.size() &&
+             active_workers(pool) < std::max(1u, options_.workers.max_per_function)) {
+    start_worker(slot);  // more calls wait than workers are on their way
   }
 }
 
@@ -304,7 +311,10 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
     }
     std::unique_lock lock(mutex_);
     if (!error.empty()) {
-      spdlog::warn("function {}: cannot start a worker: {}", worker->spec->name, error);
+      auto listed = pools_.find(worker->spec->name);
+      if (listed != pools_.end() && listed->second == pool) {  // not merely deleted meanwhile
+        spdlog::warn("function {}: cannot start a worker: {}", worker->spec->name, error);
+      }
       pool->workers.remove(worker);
       std::deque<std::unique_ptr<Call>> failed;
       if (idle_workers(*pool) == 0) {  // nobody else can run them

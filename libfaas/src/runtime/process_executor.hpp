@@ -56,11 +56,12 @@ class ProcessExecutor final : public Executor {
     bool alive = true;         // false: the worker is gone; calls after `finished` were not run
   };
 
-  // mutex_ held for these four.
+  // mutex_ held for these.
   void start_worker(const std::shared_ptr<Pool>& pool);
   void retire_older(Pool& pool);
   std::size_t idle_workers(const Pool& pool) const;
-  std::size_t active_workers(const Pool& pool) const;
+  std::size_t starting_workers(const Pool& pool) const;
+  std::size_t active_workers(const Pool& pool) const;  // not retiring
 
   void drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker);
   std::unique_ptr<WorkerProcess> take_process();  // a spare, or a fresh one; throws Error(internal)

@@ -1,0 +1,118 @@
+// What process isolation costs: the same trivial function under inprocess and process, in one run.
+//
+//   BM_Sync/<isolation>              one caller, invoke() after invoke(): p50/p99 latency (counters, µs)
+//   BM_Async64/<isolation>           invoke_async() with 64 in flight: throughput (items_per_second)
+//   BM_UploadToFirstAnswer/<isolation>  upload of a new function (no requirements), then its first invoke()
+// <isolation> is 0 for inprocess and 1 for process. Every invocation's record is committed before it counts.
+// Figures and how to read them: docs/performance.md.
+#include <benchmark/benchmark.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "faas/engine.hpp"
+
+namespace {
+
+constexpr const char* add_code = "def main(a, b):\n    return a + b\n";
+
+faas::Isolation isolation_of(const benchmark::State& state) {
+  return state.range(0) == 0 ? faas::Isolation::inprocess : faas::Isolation::process;
+}
+
+std::unique_ptr<faas::Engine> make_engine(faas::Isolation isolation, const std::string& tag) {
+  faas::EngineConfig config;
+  config.data_dir = std::filesystem::temp_directory_path() /
+                    ("faas-isolation-bench-" + tag + "-" + std::string(faas::to_string(isolation)) + "-" +
+                     std::to_string(::getpid()));
+  std::filesystem::remove_all(config.data_dir);
+  config.isolation = isolation;
+  auto engine = std::make_unique<faas::Engine>(config);
+  engine->upload("add", add_code);
+  return engine;
+}
+
+faas::InvokeRequest add_request() {
+  faas::InvokeRequest request;
+  request.function = "add";
+  request.args = "[10,20]";
+  return request;
+}
+
+void report_percentiles(benchmark::State& state, std::vector<double>& micros) {
+  std::sort(micros.begin(), micros.end());
+  state.counters["p50_us"] = micros[micros.size() / 2];
+  state.counters["p99_us"] = micros[micros.size() * 99 / 100];
+}
+
+void BM_Sync(benchmark::State& state) {
+  auto engine = make_engine(isolation_of(state), "sync");
+  engine->invoke(add_request());  // warm
+  std::vector<double> micros;
+  micros.reserve(1 << 20);
+  for (auto _ : state) {
+    auto started = std::chrono::steady_clock::now();
+    auto result = engine->invoke(add_request());
+    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count());
+    if (!result.record.ok()) state.SkipWithError("an invocation failed");
+  }
+  report_percentiles(state, micros);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Sync)->Arg(0)->Arg(1)->UseRealTime()->MinTime(2.0);
+
+void BM_Async64(benchmark::State& state) {
+  auto engine = make_engine(isolation_of(state), "async");
+  std::mutex mutex;
+  std::condition_variable free;
+  std::size_t in_flight = 0, failures = 0;
+  for (auto _ : state) {
+    {
+      std::unique_lock lock(mutex);
+      free.wait(lock, [&] { return in_flight < 64; });
+      ++in_flight;
+    }
+    engine->invoke_async(add_request(), [&](faas::Outcome<faas::InvocationResult> outcome) {
+      std::lock_guard lock(mutex);
+      --in_flight;
+      failures += !(outcome.ok() && outcome.value().record.ok());
+      free.notify_one();
+    });
+  }
+  std::unique_lock lock(mutex);
+  free.wait(lock, [&] { return in_flight == 0; });
+  if (failures != 0) state.SkipWithError("some invocations failed");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Async64)->Arg(0)->Arg(1)->UseRealTime()->MinTime(2.0);
+
+void BM_UploadToFirstAnswer(benchmark::State& state) {
+  auto engine = make_engine(isolation_of(state), "upload");
+  std::vector<double> micros;
+  int serial = 0;
+  for (auto _ : state) {
+    std::string name = "fn" + std::to_string(serial++);
+    auto started = std::chrono::steady_clock::now();
+    engine->upload(name, add_code);
+    auto result = engine->invoke(name, nlohmann::json::array({1, 2}));
+    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count());
+    if (!result.record.ok()) state.SkipWithError("an invocation failed");
+    state.PauseTiming();
+    engine->remove(name);  // its workers go; the spare is started again before the next upload
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    state.ResumeTiming();
+  }
+  report_percentiles(state, micros);
+}
+BENCHMARK(BM_UploadToFirstAnswer)->Arg(0)->Arg(1)->UseRealTime()->Iterations(40);
+
+}  // namespace
+
+BENCHMARK_MAIN();
