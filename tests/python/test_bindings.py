@@ -276,3 +276,16 @@ def test_process_isolation_contains_a_crash(tmp_path):
         assert "exited with code 7" in record["error"]
         assert engine.invoke("calc", [1, 2])["result"] == 3
         assert engine.status()["isolation"] == "process"
+
+
+def test_workers_outlive_the_threads_that_uploaded_them(tmp_path):
+    # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so the engine must start them itself.
+    with libfaas.Engine(data_dir=str(tmp_path), isolation="process") as engine:
+        for i in range(3):
+            uploader = threading.Thread(target=engine.upload, args=(f"f{i}", ADD))
+            uploader.start()
+            uploader.join()
+        time.sleep(0.2)
+        for i in range(3):
+            record = engine.invoke(f"f{i}", [i, 1])
+            assert record["status"] == "success" and record["result"] == i + 1, record

@@ -83,10 +83,20 @@ ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
                   "--python", options_.python.string()};
   if (workers.sandbox) worker_argv_.emplace_back("--sandbox");
   worker_env_ = worker_environment();
-  // Start one now: a worker that cannot start at all (no program, a sandbox the machine refuses) is a
-  // configuration error the server should report at once, not at the first call.
-  spares_.push_back(spawn_process());
   manager_ = std::thread([this] { manage(); });
+  // Wait for the first spare: a worker that cannot start at all (no program, a sandbox the machine refuses) is
+  // a configuration error the server should report at once, not at the first call.
+  std::unique_lock lock(mutex_);
+  ++spares_awaited_;
+  spare_cv_.wait(lock, [&] { return !spares_.empty() || spawn_failures_ > 0; });
+  --spares_awaited_;
+  if (spares_.empty()) {
+    manager_stop_ = true;
+    lock.unlock();
+    manager_cv_.notify_all();
+    manager_.join();
+    throw Error(ErrorCode::invalid_input, last_spawn_error_);
+  }
 }
 
 ProcessExecutor::~ProcessExecutor() { stop(); }
@@ -103,16 +113,21 @@ std::unique_ptr<WorkerProcess> ProcessExecutor::spawn_process() {
 }
 
 std::unique_ptr<WorkerProcess> ProcessExecutor::take_process() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!spares_.empty()) {
-      auto process = std::move(spares_.front());
-      spares_.pop_front();
-      manager_cv_.notify_one();  // start its replacement
-      return process;
-    }
+  std::unique_lock lock(mutex_);
+  if (spares_.empty()) {
+    // Only the manager thread starts workers: PR_SET_PDEATHSIG kills a worker when the *thread* that started it
+    // ends, and the manager lives as long as the executor.
+    auto failures = spawn_failures_;
+    ++spares_awaited_;
+    manager_cv_.notify_one();
+    spare_cv_.wait(lock, [&] { return !spares_.empty() || spawn_failures_ != failures; });
+    --spares_awaited_;
+    if (spares_.empty()) throw Error(ErrorCode::internal, last_spawn_error_);
   }
-  return spawn_process();
+  auto process = std::move(spares_.front());
+  spares_.pop_front();
+  manager_cv_.notify_one();  // start its replacement
+  return process;
 }
 
 std::string ProcessExecutor::load_in(WorkerProcess& process, const FunctionSpec& function) {
@@ -383,7 +398,8 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
   if (current && !pool->queue.empty()) {
     if (idle_workers(*pool) > 0) {
       pool->work_cv.notify_all();
-    } else if (active_workers(*pool) == 0) {
+    } else if (starting_workers(*pool) < pool->queue.size() &&
+               active_workers(*pool) < std::max(1u, options_.workers.max_per_function)) {
       start_worker(pool);  // its replacement
     }
   }
@@ -441,23 +457,33 @@ std::size_t ProcessExecutor::queued() const {
 
 void ProcessExecutor::manage() {
   std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    while (spares_.size() + spares_starting_ < options_.workers.spares && !stopping_) {
+  auto wanted = [&] {  // spares to have: fewer once stopping, but never fewer than callers waiting for one
+    std::size_t target = stopping_ ? 0 : options_.workers.spares;
+    return std::max<std::size_t>(target, spares_awaited_);
+  };
+  while (!manager_stop_) {
+    while (spares_.size() + spares_starting_ < wanted() && !manager_stop_) {
       ++spares_starting_;
       lock.unlock();
       std::unique_ptr<WorkerProcess> process;
+      std::string error;
       try {
         process = spawn_process();
       } catch (const Error& e) {
-        spdlog::warn("cannot start a spare worker: {}", e.what());
+        error = e.what();
       }
       lock.lock();
       --spares_starting_;
-      if (!process) {  // try again next period
-        manager_cv_.wait_for(lock, manage_period, [&] { return stopping_; });
+      if (!process) {
+        spdlog::warn("cannot start a worker: {}", error);
+        last_spawn_error_ = error;
+        ++spawn_failures_;
+        spare_cv_.notify_all();
+        manager_cv_.wait_for(lock, manage_period, [&] { return manager_stop_; });  // then try again
         break;
       }
       spares_.push_back(std::move(process));
+      spare_cv_.notify_all();
     }
     // Stop workers idle for idle_timeout, down to the minimum per function.
     auto now = Clock::now();
@@ -473,28 +499,26 @@ void ProcessExecutor::manage() {
         }
       }
     }
-    manager_cv_.wait_for(lock, manage_period, [&] {
-      return stopping_ || spares_.size() + spares_starting_ < options_.workers.spares;
-    });
+    manager_cv_.wait_for(lock, manage_period,
+                         [&] { return manager_stop_ || spares_.size() + spares_starting_ < wanted(); });
   }
 }
 
 void ProcessExecutor::stop() {
+  std::deque<std::unique_ptr<WorkerProcess>> spares;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
     stopping_ = true;
     for (auto& [name, pool] : pools_) pool->work_cv.notify_all();
+    // Each driver finishes its pool's queue first (the manager keeps starting workers they need meanwhile).
+    drivers_cv_.wait(lock, [&] { return drivers_ == 0; });
+    manager_stop_ = true;
+    spares.swap(spares_);
   }
   manager_cv_.notify_all();
   if (manager_.joinable()) manager_.join();
-  std::deque<std::unique_ptr<WorkerProcess>> spares;
-  {
-    std::unique_lock lock(mutex_);
-    drivers_cv_.wait(lock, [&] { return drivers_ == 0; });  // each finishes its pool's queue first
-    spares.swap(spares_);
-  }
 }
 
 }  // namespace faas::runtime

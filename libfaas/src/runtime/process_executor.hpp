@@ -64,13 +64,13 @@ class ProcessExecutor final : public Executor {
   std::size_t active_workers(const Pool& pool) const;  // not retiring
 
   void drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker);
-  std::unique_ptr<WorkerProcess> take_process();  // a spare, or a fresh one; throws Error(internal)
-  std::unique_ptr<WorkerProcess> spawn_process();
+  std::unique_ptr<WorkerProcess> take_process();  // a spare, waiting for one if needed; throws Error(internal)
+  std::unique_ptr<WorkerProcess> spawn_process();  // the manager thread only
   // Sends `function`'s load; empty on success, else why not (the process is then unusable).
   std::string load_in(WorkerProcess& process, const FunctionSpec& function);
   Exchange exchange(Worker& worker, const std::vector<Call*>& calls);
   void fail_calls(std::deque<std::unique_ptr<Call>> calls, const std::string& error_type, const std::string& error);
-  void manage();  // keeps spares ready, stops idle workers
+  void manage();  // starts every worker process (spares, and on demand), stops idle workers
 
   ExecutorOptions options_;
   CallSink sink_;
@@ -80,11 +80,16 @@ class ProcessExecutor final : public Executor {
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Pool>> pools_;
   std::deque<std::unique_ptr<WorkerProcess>> spares_;
-  unsigned spares_starting_ = 0;
+  std::size_t spares_starting_ = 0;
+  std::size_t spares_awaited_ = 0;     // callers of take_process() waiting for a spare
+  std::uint64_t spawn_failures_ = 0;   // wakes those waiters when starting one failed
+  std::string last_spawn_error_;
   unsigned drivers_ = 0;          // driver threads alive (detached; stop() waits for none)
   std::size_t queued_ = 0;
   bool stopping_ = false;
   bool stopped_ = false;
+  bool manager_stop_ = false;         // after every driver is gone
+  std::condition_variable spare_cv_;
   std::condition_variable manager_cv_;
   std::condition_variable drivers_cv_;
   std::thread manager_;
