@@ -13,17 +13,11 @@
 #include <thread>
 
 #include "faas/error.hpp"
+#include "util/subprocess.hpp"
 
 namespace faas::runtime {
 
 namespace {
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
 
 std::string describe(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -48,30 +42,17 @@ std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const std::vector<std::strin
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 3);  // dup2 clears close-on-exec on the copy
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  sigset_t defaults;
-  sigfillset(&defaults);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-  auto args = argv;
-  auto environment = env;
-  auto arg_pointers = pointers(args);
-  auto env_pointers = pointers(environment);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  ::close(fds[1]);
-  if (rc != 0) {
+  try {
+    pid = spawn_in_own_group(argv, env, actions);
+  } catch (const Error&) {
+    posix_spawn_file_actions_destroy(&actions);
     ::close(fds[0]);
-    throw Error(ErrorCode::internal, "cannot start " + args[0] + ": " + std::strerror(rc));
+    ::close(fds[1]);
+    throw;
   }
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
   return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, fds[0]));
 }
 

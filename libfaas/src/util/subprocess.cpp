@@ -42,6 +42,29 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 }  // namespace
 
+pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                         const posix_spawn_file_actions_t& actions) {
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigdefault(&attributes, &all);  // the server's handlers and ignores are not the child's
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  auto args = argv;
+  auto environment = env;
+  auto arg_pointers = pointers(args);
+  auto env_pointers = pointers(environment);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
+  posix_spawnattr_destroy(&attributes);
+  if (rc != 0) throw Error(ErrorCode::internal, "cannot run " + args[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error(ErrorCode::internal, std::string("pipe: ") + std::strerror(errno));
@@ -51,33 +74,17 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
-  auto args = argv;
-  auto env = build_environment(options);
-  auto arg_pointers = pointers(args);
-  auto env_pointers = pointers(env);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  ::close(pipe_fds[1]);
-  if (rc != 0) {
+  try {
+    pid = spawn_in_own_group(argv, build_environment(options), actions);
+  } catch (const Error&) {
+    posix_spawn_file_actions_destroy(&actions);
     ::close(pipe_fds[0]);
-    throw Error(ErrorCode::internal, "cannot run " + args[0] + ": " + std::strerror(rc));
+    ::close(pipe_fds[1]);
+    throw;
   }
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipe_fds[1]);
 
   ProcessResult result;
   auto deadline = std::chrono::steady_clock::now() + options.timeout;

@@ -1,6 +1,9 @@
 // Running a helper program (python -m venv, pip) with a timeout and its output kept.
 #pragma once
 
+#include <spawn.h>
+#include <sys/types.h>
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -23,6 +26,11 @@ struct ProcessOptions {
   std::map<std::string, std::string> set_env;   // added to (or replacing in) the inherited environment
   std::vector<std::string> drop_env_prefixes;   // inherited variables that start with one of these are removed
 };
+
+// Spawns argv[0] (a path; no PATH search) with exactly `env`, in its own process group, every signal at its
+// default and none blocked; `actions` arranges its descriptors. Returns its pid; throws Error(internal).
+pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                         const posix_spawn_file_actions_t& actions);
 
 // Spawns argv[0] (a path; no PATH search) in its own process group, with stdin from /dev/null, and waits for it.
 // On timeout the whole group gets SIGKILL. Never throws for the child's failure, only for spawn errors.
