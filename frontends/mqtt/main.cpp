@@ -1,8 +1,10 @@
-// faas-mqtt: command line and environment (CONTRACT §5) → MqttConfig + EngineConfig, then serve until a signal.
+// faas-mqtt: command line and environment (docs/configuration.md) → MqttConfig + EngineConfig, then serve until a
+// signal.
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <cstdlib>
 #include <thread>
 
@@ -10,7 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include "options.hpp"
-#include "server.hpp"
+#include "api.hpp"
+#include "transport.hpp"
 
 namespace {
 
@@ -92,16 +95,24 @@ int serve(int argc, char** argv) {
   });
 
   Engine engine(common.engine);
-  mqtt::Server server(engine, config);
+  std::unique_ptr<mqtt::Transport> transport;
+  mqtt::Api api(engine, config, [&transport](const std::string& topic, std::string payload,
+                                             const mqtt::ReplyTo& reply) {
+    transport->publish(topic, std::move(payload), reply);
+  });
+  transport = std::make_unique<mqtt::Transport>(config, api.filters(),
+                                                [&api](mqtt::Message message) { api.handle(std::move(message)); });
   spdlog::info("isolation {}, data dir {}, client id {}", to_string(common.engine.isolation),
                common.engine.data_dir.string(), config.client_id);
-  if (server.connect([&] { return stop.load(); })) {
+  if (transport->connect([&] { return stop.load(); })) {
     while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   waiter.join();
-  server.stop_taking_requests();
+  // The subscriptions stay: they are the broker's queue of requests for our next start.
+  api.stop_taking_requests();
   engine.shutdown();  // lets queued and running invocations finish, each bounded by its timeout; answers go out
-  server.disconnect(std::chrono::seconds(5));
+  transport->disconnect(config.shutdown_grace);
+  transport.reset();  // Paho's threads end before `api`, which they call into
   spdlog::info("stopped");
   return 0;
 }

@@ -25,6 +25,13 @@ std::string_view to_string(ErrorCode code) noexcept {
   return "internal";
 }
 
+void Invocation::fail(std::string type, std::string message) {
+  status = InvocationStatus::error;
+  error_type = std::move(type);
+  error = std::move(message);
+  result.clear();
+}
+
 std::string Invocation::to_json() const {
   std::string out;
   out.reserve(256 + args.size() + kwargs.size() + result.size() + output.size() + error.size() + traceback.size());

@@ -4,7 +4,7 @@
 // inherited descriptor, dies with its parent, optionally enters new user and network namespaces, caps its own
 // address space, starts Python (isolated: only the standard library on sys.path), says hello, and then serves:
 // one `load` (the function, with only its virtualenv added to sys.path) and its calls, one at a time, each run
-// with the same code as in-process execution (output capture, the in-interpreter timeout, the converter).
+// by the same PythonRunner as in-process execution (output capture, the in-interpreter timeout, the converter).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,12 +16,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 
 #include "faas/error.hpp"
-#include "runtime/inprocess_executor.hpp"
+#include "runtime/python_runner.hpp"
 #include "runtime/worker_protocol.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -93,27 +92,13 @@ std::shared_ptr<FunctionSpec> read_spec(wire::FrameReader& frame) {
   return spec;
 }
 
-void serve_call(InProcessExecutor& executor, const std::shared_ptr<const FunctionSpec>& spec,
-                wire::FrameReader& frame, const Settings& settings, std::string& out) {
-  Call call;
-  call.function = spec;
-  call.request.args = frame.text();
-  call.request.kwargs = frame.text();
-  // After a load, the executor's thread may still be winding down for a few microseconds.
-  while (!executor.run_inline(call)) std::this_thread::yield();
-  Invocation& record = call.record;
-  if (record.error_type == "MemoryError" && settings.memory_limit_mb > 0) {
-    record.error_type = "MemoryLimit";
-    record.error = "the function exceeded the worker's memory limit of " + std::to_string(settings.memory_limit_mb) +
-                   " MB" + (record.error.empty() ? "" : ": " + record.error);
-  }
-  if (record.ok() && record.result.size() > settings.result_limit) {
-    record.status = InvocationStatus::error;
-    record.error_type = "ResultTooLarge";
-    record.error = "the result is " + std::to_string(record.result.size()) + " bytes of JSON; the limit is " +
-                   std::to_string(settings.result_limit);
-    record.result.clear();
-  }
+// Runs one call frame and sends its result. GIL held.
+void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, wire::FrameReader& frame,
+                std::string& out) {
+  Invocation record;
+  record.args = frame.text();
+  record.kwargs = frame.text();
+  runner.run(spec, record, slot);
   out.clear();
   wire::write_result(out, record);
   send_or_exit(out);
@@ -135,17 +120,17 @@ int main(int argc, char** argv) {
   if (::fcntl(channel, F_GETFD) < 0) die("fd 3 is not open: the engine starts faas-worker, not a shell");
   harden(settings);
 
-  ExecutorOptions options;
-  options.threads = 1;
-  options.timeout = std::chrono::milliseconds(settings.timeout_ms);
-  options.output_limit = settings.output_limit;
-  options.python = settings.python;
-  std::unique_ptr<InProcessExecutor> executor;
+  PythonHost* host = nullptr;
   try {
-    executor = std::make_unique<InProcessExecutor>(options, [](std::unique_ptr<Call>) {});
+    host = &PythonHost::get(settings.python);
   } catch (const std::exception& e) {
     die(e.what());
   }
+  RunnerLimits limits{std::chrono::milliseconds(settings.timeout_ms), settings.output_limit, settings.result_limit,
+                      settings.memory_limit_mb};
+  PythonRunner runner(*host, limits);
+  CallSlot slot;
+  SlotWatchdog watchdog(*host, slot, limits.timeout);
 
   std::string out;
   wire::FrameWriter(out, wire::Kind::hello).u64(static_cast<std::uint64_t>(::getpid())).finish();
@@ -170,12 +155,13 @@ int main(int argc, char** argv) {
     }
     try {
       wire::FrameReader frame(*next);
+      GilLock gil;  // released while this loop waits for the socket, so the watchdog can always take it
       if (frame.kind() == wire::Kind::load) {
         if (spec) die("a worker loads one function");
         auto loading = read_spec(frame);
         std::string error;
         try {
-          executor->load(loading);
+          runner.load(*loading, slot);
           loading->staged_source.clear();
           spec = loading;
         } catch (const Error& e) {
@@ -185,7 +171,7 @@ int main(int argc, char** argv) {
         wire::FrameWriter(out, wire::Kind::loaded).text(error).finish();
         send_or_exit(out);
       } else if (frame.kind() == wire::Kind::call && spec) {
-        serve_call(*executor, spec, frame, settings, out);
+        serve_call(runner, *spec, slot, frame, out);
       } else {
         die("unexpected frame");
       }

@@ -1,14 +1,17 @@
-// faas/invocation.hpp — an invocation request and the record every invocation produces (CONTRACT §2).
+// faas/invocation.hpp — an invocation request and the record every invocation produces (docs/records.md).
 //
 // Arguments and results travel as JSON text, never as a parsed tree: that keeps integers of any size exact
 // (nlohmann::json cannot hold integers beyond 64 bits) and lets the record be written once and sent as is.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
+
+#include "faas/error.hpp"
 
 namespace faas {
 
@@ -51,11 +54,13 @@ struct Invocation {
   double duration_ms = 0;       // measured on a steady clock around the call itself
 
   bool ok() const noexcept { return status == InvocationStatus::success; }
+  // Marks the invocation failed: status error, no result.
+  void fail(std::string type, std::string message);
   // The record as compact JSON text, in the contract's field names and time format.
   std::string to_json() const;
 };
 
-// Local time in the seed's format "YYYY-MM-DD HH:MM:SS.ffffff".
+// Local time as the original servers wrote it: "YYYY-MM-DD HH:MM:SS.ffffff".
 std::string format_local_time(Invocation::Clock::time_point t);
 
 // A completed invocation: the record and its JSON text, written once by the engine.
@@ -63,5 +68,8 @@ struct InvocationResult {
   Invocation record;
   std::string json;
 };
+
+// What an asynchronous invocation's caller receives: the result, or the Error that refused the call.
+using InvokeCallback = std::function<void(Outcome<InvocationResult>)>;
 
 }  // namespace faas

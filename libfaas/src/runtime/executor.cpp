@@ -1,31 +1,18 @@
 // The executor seam: what is shared by every executor, and the factory that picks one.
 #include "runtime/executor.hpp"
 
-#include <cstdio>
-
 #include "faas/error.hpp"
 #include "runtime/inprocess_executor.hpp"
 #include "runtime/process_executor.hpp"
 
 namespace faas::runtime {
 
-std::string FunctionSpec::module_name() const {
-  // Names may hold '.' and '-', which sys.modules would read as packages or reject; a hash keeps the result unique.
-  std::string out = "faasfn_";
-  std::uint32_t hash = 2166136261u;
-  for (char c : name) {
-    out.push_back((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? c : '_');
-    hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
-  }
-  char suffix[40];
-  std::snprintf(suffix, sizeof suffix, "_%08x_v%llu", hash, static_cast<unsigned long long>(version));
-  return out + suffix;
-}
-
-std::string timeout_message(std::chrono::milliseconds timeout) {
-  char text[64];
-  std::snprintf(text, sizeof text, "function exceeded its timeout of %g s", static_cast<double>(timeout.count()) / 1000);
-  return text;
+void take_request(Call& call) {
+  Invocation& record = call.record;
+  record.function = call.function->name;
+  record.request_id = std::move(call.request.request_id);
+  record.args = std::move(call.request.args);
+  record.kwargs = std::move(call.request.kwargs);
 }
 
 std::unique_ptr<Executor> make_executor(Isolation isolation, const ExecutorOptions& options, CallSink sink) {

@@ -8,24 +8,12 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "faas/engine.hpp"
+#include "faas/config.hpp"
 #include "faas/invocation.hpp"
+#include "runtime/function_spec.hpp"
 
 namespace faas::runtime {
-
-// One version of one function, immutable once made.
-struct FunctionSpec {
-  std::string name;
-  std::uint64_t version = 0;
-  std::filesystem::path source;          // its func.py
-  std::filesystem::path staged_source;   // at upload, before the files are in place: where func.py is for now
-  std::vector<std::string> site_dirs;    // its virtualenv's site-packages; empty without requirements
-
-  // The sys.modules name for this version: unique per name and version, a valid identifier.
-  std::string module_name() const;
-};
 
 // One invocation on its way through the engine. The executor fills `record`.
 struct Call {
@@ -34,6 +22,10 @@ struct Call {
   Invocation record;                     // id already set by the engine
   InvokeCallback done;
 };
+
+// Moves the request's fields (function name, request_id, args, kwargs) into the record. Executors call it before
+// running a call, or once they give up on it.
+void take_request(Call& call);
 
 // Where the executor hands each finished call (the engine's record log).
 using CallSink = std::function<void(std::unique_ptr<Call>)>;
@@ -45,9 +37,6 @@ struct ExecutorOptions {
   std::filesystem::path python = "/usr/bin/python3";
   WorkerConfig workers;   // process isolation only
 };
-
-// The error text of a call that ran past `timeout`, the same for every executor.
-std::string timeout_message(std::chrono::milliseconds timeout);
 
 class Executor {
  public:

@@ -3,9 +3,6 @@
 #include <future>
 
 #include "faas/error.hpp"
-#include "runtime/convert.hpp"
-
-namespace py = pybind11;
 
 namespace faas::runtime {
 
@@ -15,33 +12,17 @@ constexpr auto watch_period = std::chrono::milliseconds(5);
 constexpr auto idle_watch_period = std::chrono::milliseconds(50);
 constexpr auto spin_period = std::chrono::microseconds(50);
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void cap(std::string& text, std::size_t limit) {
-  if (text.size() > limit) {
-    text.resize(limit);
-    text += "\n[truncated]";
-  }
-}
-
-void fail_record(Invocation& record, std::string error_type, std::string error) {
-  record.status = InvocationStatus::error;
-  record.error_type = std::move(error_type);
-  record.error = std::move(error);
-}
-
 }  // namespace
 
 struct InProcessExecutor::LoadJob {
   std::shared_ptr<const FunctionSpec> function;
-  std::promise<std::string> done;  // empty string: loaded; otherwise why not
+  std::promise<void> done;  // or the Error that prevented it
 };
 
 InProcessExecutor::InProcessExecutor(const ExecutorOptions& options, CallSink sink)
-    : host_(PythonHost::get(options.python)), options_(options), sink_(std::move(sink)) {
+    : runner_(PythonHost::get(options.python), RunnerLimits{options.timeout, options.output_limit}),
+      options_(options),
+      sink_(std::move(sink)) {
   unsigned count = std::max(1u, options_.threads);
   for (unsigned i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>());
   for (auto& worker : workers_) {
@@ -54,8 +35,7 @@ InProcessExecutor::InProcessExecutor(const ExecutorOptions& options, CallSink si
 InProcessExecutor::~InProcessExecutor() {
   stop();
   GilLock gil;
-  for (auto& [name, loaded] : loaded_) host_.unload_module(loaded.module_name);
-  loaded_.clear();
+  runner_.retire_all();
 }
 
 void InProcessExecutor::submit(std::unique_ptr<Call> call) {
@@ -85,8 +65,7 @@ bool InProcessExecutor::run_inline(Call& call) {
     }
   } release{*this};
   GilLock gil;
-  inline_worker_.python_thread_id = PyThreadState_Get()->thread_id;
-  run_call(call, inline_worker_);
+  run_call(call, inline_slot_);
   return true;
 }
 
@@ -105,21 +84,12 @@ void InProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function
     queued_.store(queue_.size(), std::memory_order_relaxed);
     if (busy_ == 0 && idle_ > 0) work_cv_.notify_one();
   }
-  std::string error = result.get();
-  if (!error.empty()) throw Error(ErrorCode::build_failed, error);
+  result.get();  // rethrows the load's Error
 }
 
 void InProcessExecutor::retire(const std::string& name, std::uint64_t keep_version) {
   GilLock gil;
-  forget(name, keep_version);
-}
-
-void InProcessExecutor::forget(const std::string& name, std::uint64_t keep_version) {
-  auto it = loaded_.find(name);
-  if (it == loaded_.end() || (keep_version != 0 && it->second.version == keep_version)) return;
-  host_.unload_module(it->second.module_name);
-  loaded_.erase(it);
-  loaded_count_.store(loaded_.size(), std::memory_order_relaxed);
+  runner_.retire(name, keep_version);
 }
 
 void InProcessExecutor::stop() {
@@ -141,7 +111,6 @@ void InProcessExecutor::stop() {
 
 void InProcessExecutor::work(Worker& me) {
   ThreadState python;
-  me.python_thread_id = python.id();
   std::unique_lock lock(mutex_);
   for (;;) {
     while (queue_.empty() && !stopping_) {
@@ -162,10 +131,10 @@ void InProcessExecutor::work(Worker& me) {
       queued_.store(queue_.size(), std::memory_order_relaxed);
       lock.unlock();
       if (task.call) {
-        run_call(*task.call, me);
+        run_call(*task.call, me.slot);
         sink_(std::move(task.call));
       } else {
-        run_load(*task.load, me);
+        run_load(*task.load, me.slot);
       }
       lock.lock();
       ++completed_;
@@ -207,164 +176,25 @@ void InProcessExecutor::watch() {
     if (!queue_.empty() && completed_ == last_completed && acquiring_ == 0 && idle_ > 0) work_cv_.notify_one();
     last_completed = completed_;
     lock.unlock();
-    interrupt_late_calls();
+    auto now = steady_now_ns();
+    inline_slot_.interrupt_if_late(runner_.host(), now);
+    for (auto& worker : workers_) worker->slot.interrupt_if_late(runner_.host(), now);
     lock.lock();
   }
 }
 
-void InProcessExecutor::interrupt_late_calls() {
-  auto now = steady_ns();
-  auto check = [&](Worker& worker) {
-    auto serial = worker.running.load();
-    if (serial == 0 || worker.interrupted.load() || now < worker.deadline_ns.load()) return;
-    GilLock gil;
-    // Holding the GIL, the worker cannot move to another call under us (it changes `running` only with the GIL).
-    if (worker.running.load() != serial) return;
-    PyThreadState_SetAsyncExc(worker.python_thread_id.load(), host_.timeout_error());
-    worker.interrupted = true;
-  };
-  check(inline_worker_);
-  for (auto& worker : workers_) check(*worker);
-}
-
-void InProcessExecutor::begin_call(Worker& me) {
-  me.deadline_ns = steady_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.timeout).count();
-  me.interrupted = false;
-  me.running = serial_.fetch_add(1, std::memory_order_relaxed) + 1;
-}
-
-bool InProcessExecutor::end_call(Worker& me) {
-  me.running = 0;
-  bool interrupted = me.interrupted.load();
-  // A Timeout raised after the call returned would surface in the next call: drop it.
-  if (interrupted) PyThreadState_SetAsyncExc(me.python_thread_id.load(), nullptr);
-  return interrupted;
-}
-
-PyObject* InProcessExecutor::find_function(const FunctionSpec& function, std::string& error) {
-  auto it = loaded_.find(function.name);
-  // A newer version than the call asked for means a re-upload landed while the call waited: run the newer one.
-  if (it != loaded_.end() && it->second.version >= function.version) return it->second.main.ptr();
-  return load_fresh(function, error);
-}
-
-PyObject* InProcessExecutor::load_fresh(const FunctionSpec& function, std::string& error) {
-  Loaded fresh{function.version, function.module_name(), {}};
-  auto it = loaded_.find(function.name);
-  if (it != loaded_.end() && it->second.module_name == fresh.module_name) fresh.module_name += "_reload";
+void InProcessExecutor::run_load(LoadJob& job, CallSlot& slot) {
   try {
-    fresh.main = host_.load_function(fresh.module_name, function.source.string(), function.site_dirs,
-                                     function.staged_source.string());
-  } catch (py::error_already_set& e) {
-    error = host_.format_traceback(e);
-    if (error.empty()) error = e.what();
-    return nullptr;
+    runner_.load(*job.function, slot);
+    job.done.set_value();
+  } catch (...) {
+    job.done.set_exception(std::current_exception());
   }
-  if (it != loaded_.end()) host_.unload_module(it->second.module_name);
-  auto& slot = loaded_[function.name];
-  slot = std::move(fresh);
-  loaded_count_.store(loaded_.size(), std::memory_order_relaxed);
-  return slot.main.ptr();
 }
 
-void InProcessExecutor::run_load(LoadJob& job, Worker& me) {
-  OutputBuffer output;
-  output.limit = options_.output_limit;
-  current_output = &output;
-  begin_call(me);
-  std::string error;
-  load_fresh(*job.function, error);
-  if (end_call(me) && !error.empty()) {
-    error = "importing func.py took longer than the timeout (" + timeout_message(options_.timeout) + ")\n" + error;
-  }
-  current_output = nullptr;
-  cap(error, options_.output_limit);
-  job.done.set_value(std::move(error));
-}
-
-void InProcessExecutor::run_call(Call& call, Worker& me) {
-  Invocation& record = call.record;
-  record.function = call.function->name;
-  record.request_id = std::move(call.request.request_id);
-  record.args = std::move(call.request.args);
-  record.kwargs = std::move(call.request.kwargs);
-
-  host_.ensure_capture();
-  OutputBuffer output;
-  output.limit = options_.output_limit;
-  current_output = &output;
-  begin_call(me);
-  record.time_start = Invocation::Clock::now();
-  record.time_end = record.time_start;
-
-  std::string error;
-  PyObject* main = find_function(*call.function, error);
-  if (main == nullptr) {
-    end_call(me);
-    current_output = nullptr;
-    fail_record(record, "LoadError", "function could not be loaded: " + error);
-    cap(record.error, options_.output_limit);
-    record.output = output.take();
-    return;
-  }
-
-  py::object args, kwargs;
-  try {
-    args = json_to_python(record.args);
-    if (!PyList_Check(args.ptr())) throw Error(ErrorCode::invalid_input, "args must be a JSON array");
-    args = py::reinterpret_steal<py::object>(PyList_AsTuple(args.ptr()));
-    if (!record.kwargs.empty()) {
-      kwargs = json_to_python(record.kwargs);
-      if (!PyDict_Check(kwargs.ptr())) throw Error(ErrorCode::invalid_input, "kwargs must be a JSON object");
-    }
-  } catch (const Error& e) {
-    end_call(me);
-    current_output = nullptr;
-    fail_record(record, "InvalidArguments", e.what());
-    return;
-  }
-
-  record.time_start = Invocation::Clock::now();
-  auto started = std::chrono::steady_clock::now();
-  py::object result = py::reinterpret_steal<py::object>(PyObject_Call(main, args.ptr(), kwargs.ptr()));
-  auto finished = std::chrono::steady_clock::now();
-  record.time_end = Invocation::Clock::now();
-  bool timed_out = end_call(me);
-  current_output = nullptr;
-  record.duration_ms = std::chrono::duration<double, std::milli>(finished - started).count();
-
-  if (timed_out) {
-    std::string traceback;
-    if (!result) {
-      py::error_already_set raised;
-      traceback = host_.format_traceback(raised);
-    }
-    fail_record(record, "Timeout", timeout_message(options_.timeout));
-    record.traceback = std::move(traceback);
-  } else if (result) {
-    if (!python_to_json(result.ptr(), record.result, error)) {
-      record.result.clear();
-      fail_record(record, "ResultNotSerializable", std::move(error));
-    }
-  } else {
-    py::error_already_set raised;  // takes the exception, clearing the error indicator
-    PyObject* value = raised.value().ptr();
-    std::string_view type_name = value != nullptr ? Py_TYPE(value)->tp_name : "Exception";
-    type_name = type_name.substr(type_name.rfind('.') + 1);  // "module.Class" for C types: keep "Class"
-    std::string message;
-    py::object text = py::reinterpret_steal<py::object>(PyObject_Str(value));
-    if (text) {
-      Py_ssize_t size = 0;
-      const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
-      if (utf8 != nullptr) message.assign(utf8, static_cast<std::size_t>(size));
-    }
-    PyErr_Clear();
-    fail_record(record, std::string(type_name), std::move(message));
-    record.traceback = host_.format_traceback(raised);
-    cap(record.error, options_.output_limit);
-    cap(record.traceback, options_.output_limit);
-  }
-  record.output = output.take();
+void InProcessExecutor::run_call(Call& call, CallSlot& slot) {
+  take_request(call);
+  runner_.run(*call.function, call.record, slot);
 }
 
 }  // namespace faas::runtime

@@ -12,10 +12,9 @@
 #include <deque>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "runtime/executor.hpp"
-#include "runtime/python_host.hpp"
+#include "runtime/python_runner.hpp"
 
 namespace faas::runtime {
 
@@ -28,7 +27,7 @@ class InProcessExecutor final : public Executor {
   bool run_inline(Call& call) override;
   void load(const std::shared_ptr<const FunctionSpec>& function) override;
   void retire(const std::string& name, std::uint64_t keep_version) override;
-  std::size_t loaded_count() const override { return loaded_count_.load(std::memory_order_relaxed); }
+  std::size_t loaded_count() const override { return runner_.loaded_count(); }
   std::size_t queued() const override;
   void stop() override;
 
@@ -38,33 +37,18 @@ class InProcessExecutor final : public Executor {
     std::unique_ptr<Call> call;
     LoadJob* load = nullptr;
   };
-  // Per thread; the watchdog reads the atomics.
   struct Worker {
     std::thread thread;
-    std::atomic<std::uint64_t> running{0};        // serial of the call in progress; 0 between calls
-    std::atomic<std::int64_t> deadline_ns{0};     // steady clock
-    std::atomic<bool> interrupted{false};
-    std::atomic<unsigned long> python_thread_id{0};
-  };
-  struct Loaded {
-    std::uint64_t version = 0;
-    std::string module_name;
-    pybind11::object main;
+    CallSlot slot;  // the watchdog reads it
   };
 
   void work(Worker& me);
   void watch();
-  void interrupt_late_calls();
-  // GIL held for all below.
-  void run_call(Call& call, Worker& me);
-  void run_load(LoadJob& job, Worker& me);
-  PyObject* find_function(const FunctionSpec& function, std::string& error);
-  PyObject* load_fresh(const FunctionSpec& function, std::string& error);
-  void forget(const std::string& name, std::uint64_t keep_version);
-  void begin_call(Worker& me);
-  bool end_call(Worker& me);  // true when the watchdog interrupted the call
+  // GIL held for these.
+  void run_call(Call& call, CallSlot& slot);
+  void run_load(LoadJob& job, CallSlot& slot);
 
-  PythonHost& host_;
+  PythonRunner runner_;
   ExecutorOptions options_;
   CallSink sink_;
 
@@ -81,14 +65,10 @@ class InProcessExecutor final : public Executor {
   bool stopped_ = false;
   bool watch_stop_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
-  Worker inline_worker_;     // the slot of a call run by run_inline(), for the watchdog
+  CallSlot inline_slot_;     // the slot of a call run by run_inline(), for the watchdog
   bool inline_busy_ = false;
   bool watch_idle_ = false;  // the watchdog sleeps the long period and must be woken for new work
   std::thread watchdog_;
-  std::atomic<std::uint64_t> serial_{0};
-
-  std::unordered_map<std::string, Loaded> loaded_;   // guarded by the GIL
-  std::atomic<std::size_t> loaded_count_{0};
 };
 
 }  // namespace faas::runtime

@@ -52,23 +52,6 @@ std::vector<std::string> worker_environment() {
   return env;
 }
 
-// The record's request fields, taken from the request once the call is over (a call sent again after a crash
-// still needs them).
-void settle_request(Call& call) {
-  Invocation& record = call.record;
-  record.function = call.function->name;
-  record.request_id = std::move(call.request.request_id);
-  record.args = std::move(call.request.args);
-  record.kwargs = std::move(call.request.kwargs);
-}
-
-void fail_record(Invocation& record, std::string error_type, std::string error) {
-  record.status = InvocationStatus::error;
-  record.error_type = std::move(error_type);
-  record.error = std::move(error);
-  record.result.clear();
-}
-
 }  // namespace
 
 ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
@@ -278,11 +261,11 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
       try {
         wire::FrameReader reader(frame);
         wire::read_result(reader, record);
-        settle_request(*call);
+        take_request(*call);
       } catch (const Error& e) {
         process.kill();
-        settle_request(*call);
-        fail_record(record, "WorkerCrashed", std::string("the worker broke the protocol: ") + e.what());
+        take_request(*call);
+        record.fail("WorkerCrashed", std::string("the worker broke the protocol: ") + e.what());
         result.alive = false;
         return result;
       }
@@ -296,7 +279,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
     }
     // The call at the head did not finish: the worker hangs past the timeout, or died.
     auto ran = Clock::now() - started;
-    settle_request(*call);
+    take_request(*call);
     record.time_end = Invocation::Clock::now();
     record.time_start = record.time_end - std::chrono::duration_cast<Invocation::Clock::duration>(ran);
     record.duration_ms = std::chrono::duration<double, std::milli>(ran).count();
@@ -304,9 +287,9 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
     if (received == WorkerProcess::Received::timeout) {
       process.kill();
       process.reap();
-      fail_record(record, "Timeout", timeout_message(options_.timeout) + "; its worker was killed");
+      record.fail("Timeout", timeout_message(options_.timeout) + "; its worker was killed");
     } else {
-      fail_record(record, "WorkerCrashed", "the worker running the function " + process.reap());
+      record.fail("WorkerCrashed", "the worker running the function " + process.reap());
     }
     result.alive = false;
     return result;
@@ -414,9 +397,9 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
 void ProcessExecutor::fail_calls(std::deque<std::unique_ptr<Call>> calls, const std::string& error_type,
                                  const std::string& error) {
   for (auto& call : calls) {
-    settle_request(*call);
+    take_request(*call);
     call->record.time_start = call->record.time_end = Invocation::Clock::now();
-    fail_record(call->record, error_type, error);
+    call->record.fail(error_type, error);
     sink_(std::move(call));
   }
 }

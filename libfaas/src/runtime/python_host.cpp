@@ -199,9 +199,11 @@ PythonHost::PythonHost(const std::filesystem::path& program) {
   }
 }
 
+std::string site_packages_suffix() {
+  return "lib/python" + std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) + "/site-packages";
+}
+
 void PythonHost::bootstrap() {
-  site_packages_suffix_ = "lib/python" + std::to_string(PY_MAJOR_VERSION) + "." + std::to_string(PY_MINOR_VERSION) +
-                          "/site-packages";
   try {
     py::module_ module = py::module_::import("types").attr("ModuleType")("_faas_host");
     py::dict globals = module.attr("__dict__");

@@ -26,6 +26,10 @@ struct OutputBuffer {
 };
 extern thread_local OutputBuffer* current_output;
 
+// "lib/python3.11/site-packages": where a virtualenv for the Python libfaas was built against keeps its packages.
+// Needs no interpreter, so a server that runs functions in worker processes never starts one.
+std::string site_packages_suffix();
+
 // Hidden like pybind11's own types, which it holds.
 class __attribute__((visibility("hidden"))) PythonHost {
  public:
@@ -50,8 +54,6 @@ class __attribute__((visibility("hidden"))) PythonHost {
   void ensure_capture();
   // GIL. "Traceback (most recent call last): ..." for a caught Python exception.
   std::string format_traceback(pybind11::error_already_set& raised);
-  // "lib/python3.11/site-packages": where a virtualenv for this interpreter keeps its packages.
-  const std::string& site_packages_suffix() const noexcept { return site_packages_suffix_; }
 
  private:
   explicit PythonHost(const std::filesystem::path& program);
@@ -59,7 +61,6 @@ class __attribute__((visibility("hidden"))) PythonHost {
   void install_capture(const char* stream_name);  // GIL; throws pybind11::error_already_set
 
   bool owns_interpreter_ = false;
-  std::string site_packages_suffix_;
   pybind11::object load_;
   pybind11::object unload_;
   pybind11::object format_traceback_;

@@ -13,7 +13,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "faas/engine.hpp"
+#include "faas/function_info.hpp"
 
 namespace faas::store {
 

@@ -19,7 +19,6 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "faas/engine.hpp"
 #include "faas/invocation.hpp"
 
 namespace faas::store {

@@ -71,7 +71,7 @@ Sampler::CpuTimes Sampler::read_cpu() {
   return times;
 }
 
-void Sampler::sample(Status& status) {
+Sample Sampler::sample() {
   auto now = read_cpu();
   CpuTimes before;
   {
@@ -79,19 +79,19 @@ void Sampler::sample(Status& status) {
     before = last_;
     last_ = now;
   }
+  Sample out;
   double wall = std::chrono::duration<double>(now.at - before.at).count();
-  if (wall > 0) status.process_cpu_percent = 100.0 * (now.process_seconds - before.process_seconds) / wall;
-  status.process_milicpu = status.process_cpu_percent * 10.0;
+  if (wall > 0) out.process_cpu_percent = 100.0 * (now.process_seconds - before.process_seconds) / wall;
   auto total = now.machine_total - before.machine_total;
-  if (total > 0) status.cpu_percent = 100.0 * static_cast<double>(now.machine_busy - before.machine_busy) / total;
+  if (total > 0) out.cpu_percent = 100.0 * static_cast<double>(now.machine_busy - before.machine_busy) / total;
 
   auto memory = read_meminfo();
-  status.system_memory.total_mb = memory.total_kb / 1024.0;
-  status.system_memory.available_mb = memory.available_kb / 1024.0;
-  status.system_memory.used_mb = (memory.total_kb - memory.available_kb) / 1024.0;
-  if (memory.total_kb > 0) status.system_memory.percent = 100.0 * (memory.total_kb - memory.available_kb) / memory.total_kb;
-  status.ram_percent = status.system_memory.percent;
-  status.process_rss_mb = read_rss_mb();
+  out.memory_total_mb = memory.total_kb / 1024.0;
+  out.memory_available_mb = memory.available_kb / 1024.0;
+  out.memory_used_mb = (memory.total_kb - memory.available_kb) / 1024.0;
+  if (memory.total_kb > 0) out.memory_percent = 100.0 * (memory.total_kb - memory.available_kb) / memory.total_kb;
+  out.process_rss_mb = read_rss_mb();
+  return out;
 }
 
 }  // namespace faas::sysinfo

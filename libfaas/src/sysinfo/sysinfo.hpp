@@ -5,16 +5,23 @@
 #include <cstdint>
 #include <mutex>
 
-#include "faas/engine.hpp"
 
 namespace faas::sysinfo {
 
-// Fills the resource fields of Status. CPU percentages cover the time since the previous sample (since
+// One reading of this process and the machine.
+struct Sample {
+  double cpu_percent = 0;          // whole machine, since the previous sample
+  double process_cpu_percent = 0;  // this process, since the previous sample; 100 = one core
+  double process_rss_mb = 0;
+  double memory_total_mb = 0, memory_available_mb = 0, memory_used_mb = 0, memory_percent = 0;
+};
+
+// CPU percentages cover the time since the previous sample (since
 // construction for the first), as psutil's cpu_percent(interval=None) does. Thread-safe.
 class Sampler {
  public:
   Sampler();
-  void sample(Status& status);
+  Sample sample();
 
  private:
   struct CpuTimes {

@@ -1,0 +1,214 @@
+// api.cpp — topic routing, request validation, the admin commands and the typed error topic.
+#include "api.hpp"
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "upload.hpp"
+
+namespace faas::mqtt {
+namespace {
+
+using nlohmann::json;
+
+// The request's JSON object; empty payloads count as {}. Throws Error(invalid_input).
+json parse_object(const std::string& payload) {
+  if (payload.empty()) return json::object();
+  json value = json::parse(payload, nullptr, false);
+  if (value.is_discarded()) throw Error(ErrorCode::invalid_input, "the payload is not valid JSON");
+  if (!value.is_object()) throw Error(ErrorCode::invalid_input, "the payload must be a JSON object");
+  return value;
+}
+
+// The request_id a client sent, for error answers to requests that could not be parsed whole.
+std::string request_id_in(const std::string& payload) {
+  json value = json::parse(payload, nullptr, false);
+  if (value.is_object()) {
+    auto it = value.find("request_id");
+    if (it != value.end() && it->is_string() && it->get_ref<const std::string&>().size() <= 256) return *it;
+  }
+  return make_request_id();
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+Api::Api(Engine& engine, const MqttConfig& config, Publish publish)
+    : engine_(engine),
+      config_(config),
+      publish_(std::move(publish)),
+      uploads_(config.upload_threads),
+      admin_(1),
+      invoke_root_(config.base_topic + "/invoke"),
+      invoke_prefix_(invoke_root_ + "/"),
+      admin_prefix_(config.base_topic + "/admin/") {}
+
+Api::~Api() {
+  uploads_.join();
+  admin_.join();
+}
+
+std::vector<std::string> Api::filters() const {
+  // "X/#" also matches X itself, so a request on <base>/invoke (no name) reaches us and is answered.
+  std::string invoke = invoke_prefix_ + "#";
+  if (!config_.shared_group.empty()) invoke = "$share/" + config_.shared_group + "/" + invoke;
+  return {invoke, admin_prefix_ + "#"};
+}
+
+void Api::stop_taking_requests() {
+  stopping_ = true;
+  uploads_.join();
+  admin_.join();
+}
+
+std::string Api::command_of(const std::string& topic) const {
+  if (topic == invoke_root_ || starts_with(topic, invoke_prefix_)) return "invoke";
+  if (!starts_with(topic, admin_prefix_)) return "";
+  auto rest = topic.substr(admin_prefix_.size());
+  return rest.substr(0, rest.find('/'));
+}
+
+void Api::handle(Message message) {
+  const std::string& topic = message.topic;
+  const std::string& payload = message.payload;
+  ReplyTo& reply = message.reply;
+  const std::string command = command_of(topic);
+  if (!reply.topic.empty() && (starts_with(reply.topic, invoke_prefix_) || starts_with(reply.topic, admin_prefix_) ||
+                               reply.topic == invoke_root_ || reply.topic.find_first_of("+#") != std::string::npos)) {
+    // Answering there would turn a record into a request to ourselves (say, faas/admin/delete/x).
+    reply.topic.clear();
+    return publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_input,
+                         "the Response Topic must be a topic name outside " + invoke_prefix_ + " and " + admin_prefix_,
+                         reply);
+  }
+  if (payload.size() > config_.max_payload_bytes) {
+    return publish_error(topic, command, make_request_id(), ErrorCode::invalid_input,
+                         "the payload is larger than " + std::to_string(config_.max_payload_bytes) + " bytes", reply);
+  }
+  if (command == "invoke") {
+    if (topic == invoke_root_) {
+      return publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_name,
+                           "the topic names no function: use " + invoke_prefix_ + "{name}", reply);
+    }
+    return invoke(topic, topic.substr(invoke_prefix_.size()), payload, std::move(reply));
+  }
+  if (starts_with(topic, admin_prefix_)) {
+    // An empty message on an upload topic is how a client clears a retained upload (docs/mqtt.md); an upload
+    // needs code anyway, so it is no command.
+    if (payload.empty() && command == "upload") return;
+    return administer(topic, payload, std::move(reply));
+  }
+  publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_input, "no such command", reply);
+}
+
+void Api::invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply) {
+  InvokeRequest request;
+  request.function = std::move(name);
+  try {
+    parse_invoke_body(payload, request);
+  } catch (const Error& e) {
+    return publish_error(topic, "invoke", request_id_in(payload), e.code(), e.what(), reply);
+  }
+  if (request.request_id.empty()) request.request_id = make_request_id();
+  std::string request_id = request.request_id;
+  std::string answer_topic = reply.topic.empty() ? config_.response_topic + "/invoke/" + request.function : reply.topic;
+  engine_.invoke_async(std::move(request),
+                       [this, topic, answer_topic = std::move(answer_topic), request_id = std::move(request_id),
+                        reply = std::move(reply)](Outcome<InvocationResult> outcome) {
+                         if (!outcome.ok()) {
+                           const Error& error = outcome.error();
+                           return publish_error(topic, "invoke", request_id, error.code(), error.what(), reply);
+                         }
+                         publish_(answer_topic, std::move(outcome.value().json), reply);
+                       });
+}
+
+void Api::administer(const std::string& topic, const std::string& payload, ReplyTo reply) {
+  std::string rest = topic.substr(admin_prefix_.size());
+  auto slash = rest.find('/');
+  std::string command = rest.substr(0, slash);
+  std::string name = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  bool upload = command == "upload";
+  if (stopping_.load()) {
+    return publish_error(topic, command, request_id_in(payload), ErrorCode::shutting_down,
+                         "the server is shutting down", reply);
+  }
+  // Off Paho's thread: uploads may run pip for minutes, the rest reads the database.
+  boost::asio::post(upload ? uploads_ : admin_, [this, topic, payload, command = std::move(command),
+                                                 name = std::move(name), reply = std::move(reply)] {
+    std::string request_id = request_id_in(payload);
+    try {
+      json request = parse_object(payload);
+      if (auto it = request.find("request_id"); it != request.end() && it->is_string()) request_id = *it;
+      auto answer = run_admin(command, name, request, request_id);
+      publish_(reply.topic.empty() ? config_.response_topic + "/admin/" + command + (name.empty() ? "" : "/" + name)
+                                   : reply.topic,
+               std::move(answer), reply);
+    } catch (const Error& e) {
+      publish_error(topic, command, request_id, e.code(), e.what(), reply);
+    } catch (const std::exception& e) {
+      spdlog::error("{} failed: {}", topic, e.what());
+      publish_error(topic, command, request_id, ErrorCode::internal, e.what(), reply);
+    }
+  });
+}
+
+std::string Api::run_admin(const std::string& command, const std::string& name, const json& request,
+                           const std::string& request_id) {
+  auto need_name = [&] {
+    if (name.empty()) throw Error(ErrorCode::invalid_name, "the topic names no function: use " + command + "/{name}");
+  };
+  if (command == "upload") {
+    need_name();
+    auto source = frontend::decode_upload(request);
+    auto info = engine_.upload(name, source.code, source.requirements);
+    return json{{"status", "ok"}, {"function", info.name}, {"version", info.version}, {"request_id", request_id}}
+        .dump();
+  }
+  if (command == "list") {
+    json names = json::array();
+    for (const auto& info : engine_.list()) names.push_back(info.name);
+    return json{{"functions", names}, {"request_id", request_id}}.dump();
+  }
+  if (command == "status") {
+    json status = engine_.status();
+    status["request_id"] = request_id;
+    return status.dump();
+  }
+  if (command == "logs") {
+    need_name();
+    std::size_t limit = 1000;
+    if (auto it = request.find("limit"); it != request.end()) {
+      if (!it->is_number_integer() || it->get<long long>() < 0) {
+        throw Error(ErrorCode::invalid_input, "limit must be a non-negative integer");
+      }
+      limit = it->get<std::size_t>();
+    }
+    auto records = join_json_array(engine_.logs(name, limit));
+    return R"({"function":)" + json(name).dump() + R"(,"request_id":)" + json(request_id).dump() + R"(,"logs":)" +
+           records + "}";
+  }
+  if (command == "delete") {
+    need_name();
+    engine_.remove(name);
+    return json{{"status", "deleted"}, {"function", name}, {"request_id", request_id}}.dump();
+  }
+  throw Error(ErrorCode::invalid_input, "unknown command '" + command + "'");
+}
+
+void Api::publish_error(const std::string& topic, const std::string& command, const std::string& request_id,
+                        ErrorCode code, const std::string& error, const ReplyTo& reply) {
+  std::string payload = json{{"error", error},
+                             {"code", to_string(code)},
+                             {"topic", topic},
+                             {"command", command},
+                             {"request_id", request_id}}
+                            .dump();
+  if (!reply.topic.empty()) publish_(reply.topic, payload, reply);
+  publish_(config_.response_topic + "/error", std::move(payload), ReplyTo{});
+  spdlog::info("{}: {}", topic, error);
+}
+
+}  // namespace faas::mqtt

@@ -1,0 +1,56 @@
+// transport.hpp — faas-mqtt's connection to the broker, on the Paho C++ asynchronous client: the persistent
+// session, TLS, reconnects with backoff, the subscriptions, the status topic with its last will, TCP_NODELAY, and
+// publishing. It knows nothing of functions: each arriving message goes to the handler (api.hpp).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+
+namespace faas::mqtt {
+
+// Where an answer goes besides its usual topic: an MQTT 5 request's Response Topic and Correlation Data.
+struct ReplyTo {
+  std::string topic;
+  std::string correlation;
+};
+
+struct Message {
+  std::string topic;
+  std::string payload;
+  ReplyTo reply;
+  bool retained = false;  // delivered from the broker's store of retained messages
+};
+
+class Transport {
+ public:
+  // Called on Paho's thread for every message; it must not block.
+  using Handler = std::function<void(Message)>;
+
+  // `filters`: the topic filters to subscribe to (QoS 1), on every connection. Throws std::runtime_error on a
+  // bad broker URI.
+  Transport(const MqttConfig& config, std::vector<std::string> filters, Handler handler);
+  ~Transport();
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Connects (retrying with backoff until it succeeds or stop_requested() turns true), subscribes, and from then
+  // on reconnects and resubscribes on its own. Returns false if stopped before connecting.
+  bool connect(const std::function<bool()>& stop_requested);
+  // Publishes at QoS 1, not retained, with the reply's correlation data when it has some. Never blocks; a message
+  // that cannot be queued is logged and dropped.
+  void publish(const std::string& topic, std::string payload, const ReplyTo& reply = {});
+  // Waits until every publication is handed to the broker, at most `grace`; publishes the offline status;
+  // disconnects.
+  void disconnect(std::chrono::milliseconds grace);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faas::mqtt

@@ -1,0 +1,44 @@
+// faas/config.hpp — how an Engine is set up: plain structs with their defaults, filled by each program's
+// command line (or by an embedding program) and read everywhere else.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string_view>
+
+namespace faas {
+
+enum class Isolation { inprocess, process };
+std::string_view to_string(Isolation isolation) noexcept;
+Isolation parse_isolation(std::string_view text);  // throws Error(invalid_input)
+
+// Process isolation (Isolation::process): each function runs in warm `faas-worker` processes of its own.
+struct WorkerConfig {
+  unsigned min_per_function = 1;   // kept running once a function has been used (until it is deleted)
+  unsigned max_per_function = 4;   // running a function's calls at once
+  unsigned spares = 1;             // started ahead with Python up and no function, so an upload loads at once
+  std::chrono::seconds idle_timeout{60};  // a worker beyond the minimum that ran nothing this long is stopped
+  std::size_t memory_limit_mb = 1024;     // address space per worker (RLIMIT_AS); 0 = no limit
+  std::size_t result_limit = 16 * 1024 * 1024;  // bytes of a result's JSON; larger is error "ResultTooLarge"
+  std::chrono::milliseconds kill_grace{250};  // past the timeout, a call that did not stop gets its worker killed
+  bool sandbox = false;            // workers in new user and network namespaces: no network for functions
+  std::filesystem::path program;   // the faas-worker executable; empty = $FAAS_WORKER_PROGRAM, next to this
+                                   // program, then where the build or the install put it
+};
+
+struct EngineConfig {
+  std::filesystem::path data_dir = "faas-data";
+  Isolation isolation = Isolation::inprocess;
+  std::filesystem::path python = "/usr/bin/python3";  // builds virtualenvs; becomes sys.executable
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // per invocation (and per import at upload)
+  unsigned max_concurrency = 8;         // invocations running at once
+  std::size_t max_queue = 4096;         // invocations waiting beyond those; more are refused as overloaded
+  std::size_t output_limit = 64 * 1024; // bytes of stdout/stderr kept per invocation
+  std::size_t log_retention = 10000;    // records kept per function; older ones are dropped (0 = keep all)
+  std::chrono::seconds pip_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds registry_poll{250};  // how often uploads by other processes are picked up
+  WorkerConfig workers;                 // used with Isolation::process
+};
+
+}  // namespace faas

@@ -1,0 +1,22 @@
+// faas/function_info.hpp — what the engine knows about one uploaded function (its current version).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace faas {
+
+struct FunctionInfo {
+  std::string name;
+  std::uint64_t version = 0;    // 1 at the first upload, +1 at each upload that changed something
+  std::string created_at;       // local time, "YYYY-MM-DD HH:MM:SS.ffffff"
+  std::string updated_at;
+  bool has_requirements = false;
+  std::string code_sha256;
+  std::string env_id;           // the virtualenv it runs in (requirements hash); empty without requirements
+};
+void to_json(nlohmann::json& out, const FunctionInfo& info);
+
+}  // namespace faas

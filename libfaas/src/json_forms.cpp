@@ -1,0 +1,63 @@
+// The JSON forms of the engine's vocabulary (function info, status) and the small conversions the façade offers.
+#include <nlohmann/json.hpp>
+
+#include "faas/config.hpp"
+#include "faas/engine.hpp"
+
+namespace faas {
+
+std::string join_json_array(const std::vector<std::string>& items) {
+  std::size_t size = 2;
+  for (const auto& item : items) size += item.size() + 1;
+  std::string out;
+  out.reserve(size);
+  out.push_back('[');
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += items[i];
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::string_view to_string(Isolation isolation) noexcept {
+  return isolation == Isolation::process ? "process" : "inprocess";
+}
+
+Isolation parse_isolation(std::string_view text) {
+  if (text == "inprocess") return Isolation::inprocess;
+  if (text == "process") return Isolation::process;
+  throw Error(ErrorCode::invalid_input, "isolation must be 'inprocess' or 'process', not '" + std::string(text) + "'");
+}
+
+void to_json(nlohmann::json& out, const FunctionInfo& info) {
+  out = {{"name", info.name},
+         {"version", info.version},
+         {"created_at", info.created_at},
+         {"updated_at", info.updated_at},
+         {"has_requirements", info.has_requirements},
+         {"code_sha256", info.code_sha256},
+         {"env_id", info.env_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.env_id)}};
+}
+
+void to_json(nlohmann::json& out, const Status& status) {
+  out = {{"status", "running"},
+         {"uptime", status.uptime_seconds},
+         {"cpu_percent", status.cpu_percent},
+         {"ram_percent", status.ram_percent},
+         {"loaded_functions", status.loaded_functions},
+         {"cpu_usage_absolute",
+          {{"process_milicpu", status.process_milicpu}, {"process_cpu_percent", status.process_cpu_percent}}},
+         {"memory_usage_absolute", {{"process_rss_mb", status.process_rss_mb}}},
+         {"system_memory_info",
+          {{"total_mb", status.system_memory.total_mb},
+           {"available_mb", status.system_memory.available_mb},
+           {"used_mb", status.system_memory.used_mb},
+           {"percent", status.system_memory.percent}}},
+         {"invocations",
+          {{"total", status.invocations}, {"errors", status.invocation_errors}, {"in_flight", status.in_flight}, {"queued", status.queued}}},
+         {"isolation", status.isolation},
+         {"timestamp", status.timestamp}};
+}
+
+}  // namespace faas

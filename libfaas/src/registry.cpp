@@ -1,0 +1,144 @@
+#include "registry.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "faas/error.hpp"
+#include "util/files.hpp"
+#include "util/hash.hpp"
+
+namespace fs = std::filesystem;
+
+namespace faas {
+
+FunctionRegistry::FunctionRegistry(fs::path functions_dir, store::FunctionStore& store, envs::VenvCache& venvs,
+                                   runtime::Executor& executor, std::chrono::milliseconds poll)
+    : functions_dir_(std::move(functions_dir)), store_(store), venvs_(venvs), executor_(executor), poll_(poll) {
+  sync();
+  poller_ = std::thread([this] { poll_loop(); });
+}
+
+FunctionRegistry::~FunctionRegistry() { stop(); }
+
+std::shared_ptr<runtime::FunctionSpec> FunctionRegistry::make_spec(const FunctionInfo& info) const {
+  auto spec = std::make_shared<runtime::FunctionSpec>();
+  spec->name = info.name;
+  spec->version = info.version;
+  spec->source = function_dir(info.name) / "func.py";
+  if (!info.env_id.empty()) spec->site_dirs.push_back(venvs_.site_packages(info.env_id).string());
+  return spec;
+}
+
+std::shared_ptr<const runtime::FunctionSpec> FunctionRegistry::find(const std::string& name) const {
+  std::shared_lock read(table_mutex_);
+  auto it = table_.find(name);
+  return it == table_.end() ? nullptr : it->second.spec;
+}
+
+void FunctionRegistry::put(const FunctionInfo& info) {
+  auto spec = make_spec(info);
+  std::unique_lock write(table_mutex_);
+  table_[info.name] = Entry{info, std::move(spec)};
+}
+
+void FunctionRegistry::erase(const std::string& name) {
+  std::unique_lock write(table_mutex_);
+  table_.erase(name);
+}
+
+void FunctionRegistry::restore_files(const FunctionInfo& info) {
+  auto dir = function_dir(info.name);
+  std::error_code ec;
+  auto on_disk = fs::exists(dir / "func.py", ec) ? sha256_hex(read_file(dir / "func.py")) : std::string();
+  bool env_missing = !info.env_id.empty() && !venvs_.exists(info.env_id);
+  if (on_disk == info.code_sha256 && !env_missing) return;
+  auto source = store_.source(info.name);
+  if (!source) return;  // deleted meanwhile
+  if (on_disk != info.code_sha256) {
+    spdlog::info("restoring the files of function {} v{} from the database", info.name, info.version);
+    fs::create_directories(dir);
+    write_file_atomic(dir / "func.py", source->code);
+    if (source->requirements) {
+      write_file_atomic(dir / "requirements.txt", *source->requirements);
+    } else {
+      fs::remove(dir / "requirements.txt", ec);
+    }
+    fs::remove_all(dir / "__pycache__", ec);
+  }
+  if (env_missing) {
+    try {
+      venvs_.ensure(info.env_id, envs::normalize_requirements(source->requirements.value_or("")));
+    } catch (const Error& e) {
+      spdlog::error("cannot rebuild the virtualenv of function {}: {}", info.name, e.what());
+    }
+  }
+}
+
+void FunctionRegistry::sync() {
+  std::lock_guard sync(sync_mutex_);
+  auto version = store_.registry_version();
+  if (version == seen_registry_version_ && seen_registry_version_ != 0) return;
+  auto rows = store_.list();
+
+  std::unordered_map<std::string, Entry> fresh;
+  std::vector<std::string> gone;
+  {
+    std::shared_lock read(table_mutex_);
+    for (auto& info : rows) {
+      auto it = table_.find(info.name);
+      if (it != table_.end() && it->second.info.version == info.version) {
+        fresh.emplace(info.name, it->second);
+        continue;
+      }
+      fresh.emplace(info.name, Entry{info, nullptr});
+    }
+    for (const auto& [name, entry] : table_) {
+      if (!fresh.count(name)) gone.push_back(name);
+    }
+  }
+  for (auto& [name, entry] : fresh) {
+    if (entry.spec) continue;
+    try {
+      restore_files(entry.info);
+    } catch (const Error& e) {
+      spdlog::error("cannot restore function {}: {}", name, e.what());
+    }
+    entry.spec = make_spec(entry.info);
+  }
+  {
+    std::unique_lock write(table_mutex_);
+    // An upload or delete made in this process while we read keeps its own (newer) view.
+    for (auto& [name, entry] : table_) {
+      auto it = fresh.find(name);
+      if (it != fresh.end() && entry.info.version > it->second.info.version) it->second = entry;
+    }
+    table_.swap(fresh);
+  }
+  for (const auto& name : gone) executor_.retire(name, 0);
+  seen_registry_version_ = version;
+}
+
+void FunctionRegistry::poll_loop() {
+  std::unique_lock lock(poll_mutex_);
+  while (!poll_stop_) {
+    poll_cv_.wait_for(lock, poll_);
+    if (poll_stop_) break;
+    lock.unlock();
+    try {
+      sync();
+    } catch (const std::exception& e) {
+      spdlog::warn("cannot refresh the function registry: {}", e.what());
+    }
+    lock.lock();
+  }
+}
+
+void FunctionRegistry::stop() {
+  {
+    std::lock_guard lock(poll_mutex_);
+    poll_stop_ = true;
+  }
+  poll_cv_.notify_all();
+  if (poller_.joinable()) poller_.join();
+}
+
+}  // namespace faas
