@@ -1,4 +1,4 @@
-// options.hpp — the command-line options and environment variables both servers share (CONTRACT §5), and the
+// options.hpp — the command-line options and environment variables both servers share (docs/configuration.md), and the
 // logging they set up from them.
 #pragma once
 

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "base64.hpp"
 #include "multipart.hpp"
+#include "upload.hpp"
 
 namespace faas::http {
 
@@ -24,28 +24,33 @@ Response json_response(unsigned status, std::string body) {
   return response;
 }
 
+// The one mapping of the engine's error codes to HTTP statuses; the body also carries the code.
 Response from_error(const Error& error) {
+  unsigned status = 500;
+  unsigned retry_after = 0;
   switch (error.code()) {
     case ErrorCode::invalid_name:
     case ErrorCode::invalid_input:
-      return error_response(400, error.what());
+      status = 400;
+      break;
     case ErrorCode::not_found:
-      return error_response(404, error.what());
-    case ErrorCode::overloaded: {
-      auto response = error_response(503, error.what());
-      response.retry_after_seconds = 1;
-      return response;
-    }
-    case ErrorCode::shutting_down: {
-      auto response = error_response(503, error.what());
-      response.retry_after_seconds = 5;
-      return response;
-    }
+      status = 404;
+      break;
+    case ErrorCode::overloaded:
+      status = 503;
+      retry_after = 1;
+      break;
+    case ErrorCode::shutting_down:
+      status = 503;
+      retry_after = 5;
+      break;
     case ErrorCode::build_failed:
     case ErrorCode::internal:
       break;
   }
-  return error_response(500, error.what());
+  auto response = error_response(status, error.what(), to_string(error.code()));
+  response.retry_after_seconds = retry_after;
+  return response;
 }
 
 int hex_value(char c) {
@@ -156,24 +161,11 @@ UploadForm parse_json_upload(const Request& request) {
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded()) throw Error(ErrorCode::invalid_input, "the body is not valid JSON");
   if (!body.is_object()) throw Error(ErrorCode::invalid_input, "the body must be a JSON object");
-  auto text_field = [&body](const char* key, bool required) -> std::optional<std::string> {
-    auto it = body.find(key);
-    if (it == body.end() || it->is_null()) {
-      if (required) throw Error(ErrorCode::invalid_input, std::string("'") + key + "' is required");
-      return std::nullopt;
-    }
-    if (!it->is_string()) throw Error(ErrorCode::invalid_input, std::string("'") + key + "' must be a string");
-    return it->get<std::string>();
-  };
-  auto decode = [](const std::string& text, const char* key) {
-    auto bytes = frontend::decode_base64(text);
-    if (!bytes) throw Error(ErrorCode::invalid_input, std::string("'") + key + "' is not valid base64");
-    return *bytes;
-  };
   UploadForm form;
-  form.name = *text_field("name", true);
-  form.code = decode(*text_field("code_b64", true), "code_b64");
-  if (auto requirements = text_field("req_b64", false)) form.requirements = decode(*requirements, "req_b64");
+  form.name = *frontend::string_field(body, "name", true);
+  auto source = frontend::decode_upload(body);
+  form.code = std::move(source.code);
+  form.requirements = std::move(source.requirements);
   return form;
 }
 
@@ -191,8 +183,11 @@ bool same_origin(std::string_view origin, std::string_view host) {
 
 }  // namespace
 
-Response error_response(unsigned status, std::string_view message) {
-  return json_response(status, json{{"status", "error"}, {"message", message}}.dump());
+Response error_response(unsigned status, std::string_view message, std::string_view code) {
+  json body{{"status", "error"}, {"message", message}};
+  if (!code.empty()) body["code"] = code;
+  // A message may quote the caller's bytes (a traceback, pip's output): never let them break the answer.
+  return json_response(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Api::Api(Engine& engine, const HttpConfig& config, Metrics& metrics, Runner blocking)
@@ -284,7 +279,11 @@ void Api::handle(Request request, Reply reply) {
     }
     if (path == "/admin/status") {
       if (!get) return reply(method_not_allowed("GET"));
-      return offload(std::move(reply), [this] { return json_response(200, json(engine_.status()).dump()); });
+      return offload(std::move(reply), [this] {
+        json status = engine_.status();
+        status["status"] = "ok";  // as the original Flask server answered; scripts check for it
+        return json_response(200, status.dump());
+      });
     }
     if (path == "/metrics") {
       if (!get) return reply(method_not_allowed("GET"));
@@ -332,14 +331,9 @@ void Api::invoke_detached(InvokeRequest invoke_request, Reply reply) {
     }
     const auto& record = outcome.value().record;
     metrics_.record_invocation(record.function, record.ok(), record.duration_ms);
-    note_finished(record.id);
   });
   if (id.empty()) {
     return reply(refusal->has_value() ? from_error(**refusal) : error_response(500, "invocation refused"));
-  }
-  {
-    std::lock_guard lock(pending_mutex_);
-    if (finished_early_.erase(id) == 0) pending_.insert(id);
   }
   json body{{"status", "accepted"}, {"id", id}};
   if (!request_id.empty()) body["request_id"] = request_id;
@@ -363,21 +357,18 @@ void Api::offload(Reply reply, std::function<Response()> work) {
   });
 }
 
-void Api::note_finished(const std::string& invocation_id) {
-  std::lock_guard lock(pending_mutex_);
-  if (pending_.erase(invocation_id) == 0) finished_early_.insert(invocation_id);
-}
-
 void Api::invocation_record(std::string id, Reply reply) {
   offload(std::move(reply), [this, id = std::move(id)] {
-    if (auto record = engine_.record(id)) return json_response(200, std::move(*record));
-    bool pending;
-    {
-      std::lock_guard lock(pending_mutex_);
-      pending = pending_.count(id) != 0;
+    switch (engine_.invocation_state(id)) {
+      case Engine::InvocationState::running:
+        return json_response(202, json{{"status", "pending"}, {"id", id}}.dump());
+      case Engine::InvocationState::committed:
+        if (auto record = engine_.record(id)) return json_response(200, std::move(*record));
+        break;  // deleted since
+      case Engine::InvocationState::unknown:
+        break;
     }
-    if (pending) return json_response(202, json{{"status", "pending"}, {"id", id}}.dump());
-    return error_response(404, "no invocation with id " + id);
+    return error_response(404, "no invocation with id " + id, to_string(ErrorCode::not_found));
   });
 }
 

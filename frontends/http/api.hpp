@@ -1,4 +1,4 @@
-// api.hpp — the HTTP routes of CONTRACT §3 over the engine, independent of the socket layer (server.hpp).
+// api.hpp — the HTTP routes (docs/http.md) over the engine, independent of the socket layer (server.hpp).
 //
 // The server hands each parsed request to Api::handle and writes whatever Response comes back. Invocations go
 // through Engine::invoke_async, so no I/O thread waits on Python; uploads, deletes and reads of the database run
@@ -7,11 +7,9 @@
 
 #include <atomic>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 
 #include "auth.hpp"
 #include "config.hpp"
@@ -43,8 +41,9 @@ struct Response {
   std::string location;
 };
 
-// The JSON error body of every failure: {"status": "error", "message": ...}.
-Response error_response(unsigned status, std::string_view message);
+// The JSON error body of every failure: {"status": "error", "message": ..., "code": ...}; `code` (the engine's
+// error code, docs/http.md) is left out when empty.
+Response error_response(unsigned status, std::string_view message, std::string_view code = {});
 
 class Api {
  public:
@@ -64,7 +63,6 @@ class Api {
   void invoke_detached(InvokeRequest invoke_request, Reply reply);
   void upload(Request request, Reply reply);
   void invocation_record(std::string id, Reply reply);
-  void note_finished(const std::string& invocation_id);
   // Runs `work` on the blocking runner and replies with its response, or with the error it threw.
   void offload(Reply reply, std::function<Response()> work);
 
@@ -74,11 +72,6 @@ class Api {
   Runner blocking_;
   BasicAuth auth_;
   std::atomic<bool> draining_{false};
-
-  // Ids of detached (X-Faas-Async) invocations not finished yet; `finished_early_` holds those whose completion
-  // came before invoke_async returned their id.
-  std::mutex pending_mutex_;
-  std::unordered_set<std::string> pending_, finished_early_;
 };
 
 }  // namespace faas::http

@@ -1,4 +1,5 @@
-// faas-http: command line and environment (CONTRACT §5) → HttpConfig + EngineConfig, then serve until a signal.
+// faas-http: command line and environment (docs/configuration.md) → HttpConfig + EngineConfig, then serve until a
+// signal.
 #include <sys/resource.h>
 
 #include <cstdio>

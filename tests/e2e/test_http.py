@@ -1,4 +1,4 @@
-"""faas-http end to end, as a user drives it with requests and curl (CONTRACT §3)."""
+"""faas-http end to end, as a user drives it with requests and curl (docs/http.md)."""
 import base64
 import json
 import os
@@ -22,7 +22,7 @@ RECORD_KEYS = {"id", "function", "args", "result", "status", "time_start", "time
 
 
 def assert_record(record, function, args):
-    """The invocation record of CONTRACT §2."""
+    """The invocation record (docs/records.md)."""
     assert record["function"] == function
     assert record["args"] == args
     assert uuid.UUID(record["id"]).version == 4
@@ -152,6 +152,31 @@ def test_json_upload_with_base64_fields(http_server):
     assert "base64" in assert_error(bad, 400)
 
 
+@pytest.mark.parametrize("fields, named", [
+    ({"code_b64": "not base64!"}, "code_b64"),
+    ({"code_b64": "YWJj!"}, "code_b64"),
+    ({"code_b64": "YQ"}, "code_b64"),           # no padding
+    ({"code_b64": "YW=j"}, "code_b64"),         # padding inside
+    ({"code_b64": "YW-j"}, "code_b64"),         # the URL-safe alphabet is not base64
+    ({"code_b64": "===="}, "code_b64"),
+    ({"code_b64": 12}, "code_b64"),
+    ({"code_b64": "ZGVmIG1haW4oKTogcGFzcwo=", "req_b64": "%%%%"}, "req_b64"),
+    ({}, "code_b64"),
+])
+def test_json_upload_with_bad_base64_is_a_400_naming_the_field(http_server, fields, named):
+    response = http_server.post("/admin/upload", json={"name": "b64bad", **fields})
+    assert named in assert_error(response, 400)
+    assert response.json()["code"] == "invalid_input"
+    assert_error(http_server.get("/admin/functions/b64bad"), 404)  # nothing was made
+
+
+def test_code_that_is_not_text_is_a_build_failure_with_a_message(http_server):
+    for code in [b"\xff\xfe\x00", b"\x00", b"def main():\n    return '\xff'\n"]:
+        response = http_server.post("/admin/upload", json={"name": "binary", "code_b64": base64.b64encode(code).decode()})
+        assert "Error" in assert_error(response, 500)
+        assert response.json()["code"] == "build_failed"
+
+
 def test_kwargs_and_big_ints(http_server):
     http_server.upload("kw", "def main(a, scale=1):\n    return a * scale\n")
     record = http_server.post("/function/kw", data='{"args": [12345678901234567890123], "kwargs": {"scale": 2}}').json()
@@ -206,9 +231,9 @@ def test_logs_limit(http_server):
     assert_error(http_server.get("/admin/logs/unknown"), 404)
 
 
-def test_status_has_the_fields_of_both_seeds(http_server):
+def test_status_has_the_fields_of_both_original_servers(http_server):
     status = http_server.get("/admin/status").json()
-    assert status["status"] == "running"
+    assert status["status"] == "ok"  # as the original Flask server; faas-mqtt says "running" like its original
     for key in ["uptime", "cpu_percent", "ram_percent", "loaded_functions", "timestamp", "system_memory_info"]:
         assert key in status
     assert status["cpu_usage_absolute"]["process_milicpu"] >= 0

@@ -1,4 +1,4 @@
-"""faas-mqtt end to end, as a user drives it with paho-mqtt through a real mosquitto (CONTRACT §4)."""
+"""faas-mqtt end to end, as a user drives it with paho-mqtt through a real mosquitto (docs/mqtt.md)."""
 import base64
 import json
 import queue
@@ -133,23 +133,27 @@ def test_a_raising_function_answers_with_its_error_record(server, client):
     assert record["status"] == "error" and record["error_type"] == "ZeroDivisionError" and "result" not in record
 
 
-@pytest.mark.parametrize("topic, payload, command, words", [
-    ("faas/invoke/nope", {"args": []}, "invoke", "not found"),
-    ("faas/invoke/calc", "{not json", "invoke", "JSON"),
-    ("faas/invoke/calc", "[1, 2]", "invoke", "object"),
-    ("faas/invoke/calc", {"args": "no"}, "invoke", "args"),
-    ("faas/admin/upload/x", {"code_b64": "***"}, "upload", "base64"),
-    ("faas/admin/upload/x", {}, "upload", "code_b64"),
-    ("faas/admin/upload/x", "[]", "upload", "object"),
-    ("faas/admin/frobnicate", {}, "frobnicate", "unknown command"),
-    ("faas/admin/logs/nope", {}, "logs", "not found"),
-    ("faas/admin/delete/nope", {}, "delete", "not found"),
-    ("faas/admin/upload/..", {"code_b64": b64(ADD)}, "upload", "name"),
-    ("faas/invoke/a..b", {"args": []}, "invoke", "name"),
-    ("faas/admin/upload/bad name!", {"code_b64": b64(ADD)}, "upload", "name"),
-    ("faas/admin/logs/calc", {"limit": -1}, "logs", "limit"),
+@pytest.mark.parametrize("topic, payload, command, code, words", [
+    ("faas/invoke/nope", {"args": []}, "invoke", "not_found", "not found"),
+    ("faas/invoke/calc", "{not json", "invoke", "invalid_input", "JSON"),
+    ("faas/invoke/calc", "[1, 2]", "invoke", "invalid_input", "object"),
+    ("faas/invoke/calc", {"args": "no"}, "invoke", "invalid_input", "args"),
+    ("faas/admin/upload/x", {"code_b64": "***"}, "upload", "invalid_input", "base64"),
+    ("faas/admin/upload/x", {}, "upload", "invalid_input", "code_b64"),
+    ("faas/admin/upload/x", "[]", "upload", "invalid_input", "object"),
+    ("faas/admin/frobnicate", {}, "frobnicate", "invalid_input", "unknown command"),
+    ("faas/admin/logs/nope", {}, "logs", "not_found", "not found"),
+    ("faas/admin/delete/nope", {}, "delete", "not_found", "not found"),
+    ("faas/admin/upload/..", {"code_b64": b64(ADD)}, "upload", "invalid_name", "name"),
+    ("faas/invoke/a..b", {"args": []}, "invoke", "invalid_name", "name"),
+    ("faas/admin/upload/bad name!", {"code_b64": b64(ADD)}, "upload", "invalid_name", "name"),
+    ("faas/admin/logs/calc", {"limit": -1}, "logs", "invalid_input", "limit"),
+    # Requests anywhere under the request topics are answered, as the original paho-mqtt server did.
+    ("faas/invoke", {"args": [1, 2]}, "invoke", "invalid_name", "names no function"),
+    ("faas/invoke/calc/extra/levels", {"args": [1, 2]}, "invoke", "invalid_name", "name"),
+    ("faas/admin", {}, "", "invalid_input", "no such command"),
 ])
-def test_each_bad_request_goes_to_the_error_topic(server, client, topic, payload, command, words):
+def test_each_bad_request_goes_to_the_error_topic(server, client, topic, payload, command, code, words):
     upload(client, "calc", ADD)
     request_id = str(uuid.uuid4())
     if isinstance(payload, dict):
@@ -158,16 +162,42 @@ def test_each_bad_request_goes_to_the_error_topic(server, client, topic, payload
     expect_id = (lambda b: b["request_id"] == request_id) if isinstance(payload, dict) else (lambda b: True)
     error = client.expect("faas/response/error", where=lambda b: b["topic"] == topic and expect_id(b))
     assert error["command"] == command and words.lower() in error["error"].lower(), error
+    assert error["code"] == code, error
     assert error["request_id"]
     # The server keeps serving.
     assert client.call("faas/invoke/calc", {"args": [1, 2]}, "faas/response/invoke/calc")["result"] == 3
+
+
+def test_the_response_tree_is_never_subscribed(server, client):
+    # A message on the response tree is never taken for a request, so no answer or error comes of it.
+    upload(client, "calc", ADD)
+    client.publish("faas/response/invoke/calc", {"args": [1, 2], "request_id": "not-a-request"})
+    client.publish("faas/response/error", {"args": [1, 2], "request_id": "not-a-request"})
+    with pytest.raises(AssertionError):
+        client.expect("faas/response/error", timeout=1, where=lambda b: b.get("code") is not None)
+    with pytest.raises(AssertionError):
+        client.expect("faas/response/invoke/calc", timeout=0.5, where=lambda b: "result" in b)
+
+
+def test_shutting_down_goes_to_the_error_topic(start_mqtt, client):
+    server = start_mqtt()
+    upload(client, "nap", "import time\n\ndef main():\n    time.sleep(2)\n    return 'rested'\n")
+    client.publish("faas/invoke/nap", {"args": [], "request_id": "n1"})
+    time.sleep(0.3)
+    server.process.send_signal(signal.SIGTERM)  # the call in flight holds the server up for a while
+    time.sleep(0.3)
+    client.publish("faas/admin/list", {"request_id": "late"})
+    error = client.expect("faas/response/error", where=lambda b: b["request_id"] == "late")
+    assert error["code"] == "shutting_down" and error["command"] == "list", error
+    assert client.expect("faas/response/invoke/nap")["result"] == "rested"
+    assert server.stop() == 0
 
 
 def test_build_failure_and_payload_limit_go_to_the_error_topic(start_mqtt, client):
     start_mqtt("--max-payload-mib", "0.01")
     client.publish("faas/admin/upload/broken", {"code_b64": b64("def main(:\n"), "request_id": "b1"})
     error = client.expect("faas/response/error", where=lambda b: b["request_id"] == "b1")
-    assert "SyntaxError" in error["error"] and error["command"] == "upload"
+    assert "SyntaxError" in error["error"] and error["command"] == "upload" and error["code"] == "build_failed"
     client.publish("faas/invoke/calc", {"args": ["x" * 20000], "request_id": "big"})
     assert "larger than" in client.expect("faas/response/error", where=lambda b: b["topic"] == "faas/invoke/calc")["error"]
 
@@ -183,7 +213,7 @@ def test_mqtt5_response_topic_and_correlation_data(server, broker):
         record = c5.expect("my/replies/42")
         assert record["result"] == 5
         assert c5.last.properties.CorrelationData == b"corr-\x00\x01"
-        # Admin commands answer there too, and errors reach both the response topic and the seed's error topic.
+        # Admin commands answer there too, and errors reach both the response topic and the error topic.
         properties.CorrelationData = b"list"
         c5.publish("faas/admin/list", {}, properties=properties)
         assert c5.expect("my/replies/42")["functions"] == ["calc"]
@@ -390,7 +420,7 @@ def test_overload_goes_to_the_error_topic(start_mqtt, client):
     for i in range(4):
         client.publish("faas/invoke/nap", {"args": [], "request_id": f"o-{i}"})
     error = client.expect("faas/response/error", where=lambda b: b["request_id"].startswith("o-"))
-    assert error["command"] == "invoke" and "retry" in error["error"]
+    assert error["command"] == "invoke" and "retry" in error["error"] and error["code"] == "overloaded"
     answered = {client.expect("faas/response/invoke/nap", timeout=10)["request_id"] for _ in range(2)}
     assert len(answered) == 2 and error["request_id"] not in answered
 

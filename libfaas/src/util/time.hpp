@@ -1,4 +1,4 @@
-// Wall-clock formatting in the seed's format.
+// Wall-clock formatting as the records show it (the format of the original servers).
 #pragma once
 
 #include <chrono>
