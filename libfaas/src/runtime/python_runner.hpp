@@ -48,7 +48,7 @@ std::int64_t steady_now_ns();
 // A thread that enforces one slot's deadlines: it sleeps until the running call's deadline, and between calls
 // wakes at most once per min(timeout, 1 s), so enforcement is never late by more than a few milliseconds and an
 // idle process is not woken often. For faas-worker, which runs one call at a time.
-class SlotWatchdog {
+class __attribute__((visibility("hidden"))) SlotWatchdog {
  public:
   SlotWatchdog(PythonHost& host, CallSlot& slot, std::chrono::milliseconds timeout);
   ~SlotWatchdog();
@@ -67,6 +67,8 @@ class SlotWatchdog {
   std::thread thread_;
 };
 
+// Hidden below, like PythonHost and pybind11's own types, which they hold.
+
 struct RunnerLimits {
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // per call and per import
   std::size_t output_limit = 64 * 1024;  // bytes of printed output (and of error texts) kept
@@ -74,7 +76,7 @@ struct RunnerLimits {
   std::size_t memory_limit_mb = 0;       // the process's address-space cap, to name a MemoryError "MemoryLimit"
 };
 
-class PythonRunner {
+class __attribute__((visibility("hidden"))) PythonRunner {
  public:
   PythonRunner(PythonHost& host, RunnerLimits limits);
 

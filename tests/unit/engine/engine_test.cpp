@@ -350,5 +350,40 @@ TEST_F(EngineTest, ShutdownFinishesInFlightCallsAndRefusesNewOnes) {
   EXPECT_EQ(error_of([&] { engine.invoke("nap", json::array()); }), ErrorCode::shutting_down);
 }
 
+TEST_F(EngineTest, AnUnchangedUploadKeepsItsVersion) {
+  Engine engine(testing::test_config(dir.path()));
+  auto first = engine.upload("calc", add_code);
+  auto again = engine.upload("calc", add_code);
+  EXPECT_EQ(again.version, first.version);
+  EXPECT_EQ(again.updated_at, first.updated_at);
+  // Blank and comment lines are no requirements: still the same function.
+  EXPECT_EQ(engine.upload("calc", add_code, "\n# nothing\n").version, first.version);
+  auto changed = engine.upload("calc", "def main(a, b):\n    return a - b\n");
+  EXPECT_EQ(changed.version, first.version + 1);
+  EXPECT_EQ(record_of(engine.invoke("calc", json::array({5, 3})))["result"], 2);
+  EXPECT_EQ(engine.upload("calc", add_code).version, first.version + 2);  // back to the first code: a change
+}
+
+TEST_F(EngineTest, InvocationStateFollowsAnAsyncCall) {
+  Engine engine(testing::test_config(dir.path()));
+  engine.upload("nap", "import time\n\ndef main():\n    time.sleep(0.3)\n    return 'done'\n");
+  std::promise<std::string> committed;
+  InvokeRequest request;
+  request.function = "nap";
+  auto id = engine.invoke_async(request, [&](Outcome<InvocationResult> outcome) {
+    committed.set_value(outcome.ok() ? outcome.value().record.id : "refused");
+  });
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(engine.invocation_state(id), Engine::InvocationState::running);
+  EXPECT_FALSE(engine.record(id));
+  EXPECT_EQ(committed.get_future().get(), id);
+  EXPECT_EQ(engine.invocation_state(id), Engine::InvocationState::committed);
+  EXPECT_TRUE(engine.record(id));
+  EXPECT_EQ(engine.invocation_state("00000000-0000-4000-8000-000000000000"), Engine::InvocationState::unknown);
+  // A synchronous call is committed by the time it returns.
+  auto sync = engine.invoke("nap", json::array());
+  EXPECT_EQ(engine.invocation_state(sync.record.id), Engine::InvocationState::committed);
+}
+
 }  // namespace
 }  // namespace faas

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include <Python.h>
 #include <nlohmann/json.hpp>
 
 #include "faas/engine.hpp"
@@ -249,6 +250,16 @@ TEST_F(ProcessIsolationTest, ABrokenUploadKeepsTheOldVersionServing) {
   EXPECT_EQ(call(engine, "calc", json::array({1, 2}))["result"], 3);
   EXPECT_THROW(engine.upload("calc", "def main(:\n"), Error);
   EXPECT_EQ(call(engine, "calc", json::array({1, 2}))["result"], 3);
+}
+
+TEST(ProcessIsolationServer, NeverStartsPythonItself) {
+  if (Py_IsInitialized()) GTEST_SKIP() << "an earlier test in this process started Python (ctest runs each alone)";
+  TempDir dir;
+  Engine engine(process_config(dir.path()));
+  engine.upload("calc", "def main(a, b):\n    return a + b\n");
+  EXPECT_EQ(call(engine, "calc", json::array({1, 2}))["result"], 3);
+  EXPECT_EQ(engine.status().loaded_functions, 1u);
+  EXPECT_FALSE(Py_IsInitialized());  // the workers run Python; this process only talks to them
 }
 
 }  // namespace
