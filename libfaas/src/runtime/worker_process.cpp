@@ -33,27 +33,11 @@ std::string describe(int status) {
 
 std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const std::vector<std::string>& argv,
                                                     const std::vector<std::string>& env) {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    throw Error(ErrorCode::internal, std::string("socketpair: ") + std::strerror(errno));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 3);  // dup2 clears close-on-exec on the copy
-  pid_t pid = -1;
-  try {
-    pid = spawn_in_own_group(argv, env, actions);
-  } catch (const Error&) {
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, fds[0]));
+  auto [ours, theirs] = make_socketpair();
+  SpawnActions actions;
+  actions.open(0, "/dev/null", O_RDONLY).open(1, "/dev/null", O_WRONLY).dup2(theirs.get(), 3);
+  pid_t pid = spawn_in_own_group(argv, env, actions);  // on failure both ends close themselves
+  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, ours.release()));
 }
 
 WorkerProcess::~WorkerProcess() {

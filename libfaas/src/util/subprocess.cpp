@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,8 +43,37 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 }  // namespace
 
+void OwnedFd::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+std::pair<OwnedFd, OwnedFd> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(ErrorCode::internal, std::string("pipe: ") + std::strerror(errno));
+  return {OwnedFd(fds[0]), OwnedFd(fds[1])};
+}
+
+std::pair<OwnedFd, OwnedFd> make_socketpair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw Error(ErrorCode::internal, std::string("socketpair: ") + std::strerror(errno));
+  }
+  return {OwnedFd(fds[0]), OwnedFd(fds[1])};
+}
+
+SpawnActions& SpawnActions::open(int fd, const char* path, int flags) {
+  posix_spawn_file_actions_addopen(&actions_, fd, path, flags, 0);
+  return *this;
+}
+
+SpawnActions& SpawnActions::dup2(int from, int to) {
+  posix_spawn_file_actions_adddup2(&actions_, from, to);
+  return *this;
+}
+
 pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                         const posix_spawn_file_actions_t& actions) {
+                         const SpawnActions& actions) {
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setpgroup(&attributes, 0);
@@ -59,32 +89,19 @@ pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector
   auto arg_pointers = pointers(args);
   auto env_pointers = pointers(environment);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0].c_str(), &actions, &attributes, arg_pointers.data(), env_pointers.data());
+  int rc =
+      ::posix_spawn(&pid, args[0].c_str(), &actions.get(), &attributes, arg_pointers.data(), env_pointers.data());
   posix_spawnattr_destroy(&attributes);
   if (rc != 0) throw Error(ErrorCode::internal, "cannot run " + args[0] + ": " + std::strerror(rc));
   return pid;
 }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error(ErrorCode::internal, std::string("pipe: ") + std::strerror(errno));
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  pid_t pid = -1;
-  try {
-    pid = spawn_in_own_group(argv, build_environment(options), actions);
-  } catch (const Error&) {
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
-    throw;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipe_fds[1]);
+  auto [output_fd, child_output] = make_pipe();
+  SpawnActions actions;
+  actions.open(0, "/dev/null", O_RDONLY).dup2(child_output.get(), 1).dup2(child_output.get(), 2);
+  pid_t pid = spawn_in_own_group(argv, build_environment(options), actions);
+  child_output.reset();  // the child's copies are the only writers left: their end is our end-of-file
 
   ProcessResult result;
   auto deadline = std::chrono::steady_clock::now() + options.timeout;
@@ -96,11 +113,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
       ::kill(-pid, SIGKILL);
       break;
     }
-    pollfd entry{pipe_fds[0], POLLIN, 0};
+    pollfd entry{output_fd.get(), POLLIN, 0};
     int ready = ::poll(&entry, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
-    ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
+    ssize_t n = ::read(output_fd.get(), buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // every writer closed: the child (and what it started) is done
     result.output.append(buffer, static_cast<std::size_t>(n));
@@ -108,7 +125,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
       result.output.erase(0, result.output.size() - options.output_limit);
     }
   }
-  ::close(pipe_fds[0]);
+  output_fd.reset();
   if (result.output.size() > options.output_limit) {
     result.output.erase(0, result.output.size() - options.output_limit);
   }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace faas {
@@ -27,10 +28,51 @@ struct ProcessOptions {
   std::vector<std::string> drop_env_prefixes;   // inherited variables that start with one of these are removed
 };
 
+// A file descriptor that closes itself.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd = -1) noexcept : fd_(fd) {}
+  ~OwnedFd() { reset(); }
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.release()) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = other.release();
+    }
+    return *this;
+  }
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept;
+
+ private:
+  int fd_;
+};
+
+// Two connected descriptors, close-on-exec: a pipe (read end first) or a Unix stream socketpair. Throws
+// Error(internal).
+std::pair<OwnedFd, OwnedFd> make_pipe();
+std::pair<OwnedFd, OwnedFd> make_socketpair();
+
+// What a spawned child's descriptors become (posix_spawn_file_actions_t, destroyed with this object).
+class SpawnActions {
+ public:
+  SpawnActions() { posix_spawn_file_actions_init(&actions_); }
+  ~SpawnActions() { posix_spawn_file_actions_destroy(&actions_); }
+  SpawnActions(const SpawnActions&) = delete;
+  SpawnActions& operator=(const SpawnActions&) = delete;
+  SpawnActions& open(int fd, const char* path, int flags);
+  SpawnActions& dup2(int from, int to);  // the copy loses close-on-exec
+  const posix_spawn_file_actions_t& get() const noexcept { return actions_; }
+
+ private:
+  posix_spawn_file_actions_t actions_;
+};
+
 // Spawns argv[0] (a path; no PATH search) with exactly `env`, in its own process group, every signal at its
 // default and none blocked; `actions` arranges its descriptors. Returns its pid; throws Error(internal).
 pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                         const posix_spawn_file_actions_t& actions);
+                         const SpawnActions& actions);
 
 // Spawns argv[0] (a path; no PATH search) in its own process group, with stdin from /dev/null, and waits for it.
 // On timeout the whole group gets SIGKILL. Never throws for the child's failure, only for spawn errors.
