@@ -14,8 +14,8 @@ namespace {
 std::uint64_t random_word() {
   thread_local std::mt19937_64 generator = [] {
     std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
-    return std::mt19937_64(seed);
+    std::seed_seq entropy{device(), device(), device(), device(), device(), device(), device(), device()};
+    return std::mt19937_64(entropy);
   }();
   return generator();
 }
