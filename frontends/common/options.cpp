@@ -53,6 +53,9 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--memory-limit", workers.memory_limit_mb, "With process isolation: MB of address space per worker (0: none)")
       ->envname("FAAS_MEMORY_LIMIT")
       ->capture_default_str();
+  app.add_option("--pip-index", options.engine.pip_index,
+                 "The package index pip installs requirements from (its --index-url); default: pip's own")
+      ->envname("FAAS_PIP_INDEX");
   app.add_flag("--sandbox", workers.sandbox,
                "With process isolation: workers in new user and network namespaces (no network for functions)")
       ->envname("FAAS_SANDBOX");

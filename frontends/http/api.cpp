@@ -1,6 +1,8 @@
 // api.cpp — routing, authentication, request validation and the mapping of engine errors to HTTP statuses.
 #include "api.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <nlohmann/json.hpp>
@@ -169,16 +171,21 @@ UploadForm parse_json_upload(const Request& request) {
   return form;
 }
 
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && text.substr(0, prefix.size()) == prefix;
 }
 
-// An Origin ("http://host:port") naming the Host the request was sent to.
-bool same_origin(std::string_view origin, std::string_view host) {
-  for (std::string_view scheme : {"http://", "https://"}) {
-    if (starts_with(origin, scheme)) return !host.empty() && origin.substr(scheme.size()) == host;
-  }
-  return false;  // "null" (sandboxed pages, file://) and anything else
+// Whether a browser page of `origin` may send writes: one of the configured origins, compared without regard to
+// case. Never derived from the request's own Host header, which a DNS-rebinding page controls.
+bool allowed_origin(std::string_view origin, const std::vector<std::string>& allowed) {
+  return std::any_of(allowed.begin(), allowed.end(),
+                     [origin](const std::string& candidate) { return iequals_ascii(origin, candidate); });
 }
 
 }  // namespace
@@ -212,7 +219,7 @@ void Api::handle(Request request, Reply reply) {
     }
     // A browser that holds the Basic credentials sends them with any site's form posts too: a write from a page
     // of another origin is refused (browsers always send Origin with cross-site POST and DELETE).
-    if (method != "GET" && !request.origin.empty() && !same_origin(request.origin, request.host)) {
+    if (method != "GET" && !request.origin.empty() && !allowed_origin(request.origin, config_.allowed_origins)) {
       return reply(error_response(403, "cross-origin request refused"));
     }
     const bool open = config_.public_invoke && starts_with(path, "/function/");
@@ -302,6 +309,7 @@ void Api::handle(Request request, Reply reply) {
       }
       Response response = json_response(200, std::string(dashboard_html));
       response.content_type = "text/html; charset=utf-8";
+      response.no_framing = true;
       return reply(std::move(response));
     }
     return reply(error_response(404, "no such route: " + std::string(path)));

@@ -24,7 +24,6 @@ struct Request {
   std::string content_type;
   std::string authorization;
   std::string origin;         // the Origin header, sent by browsers
-  std::string host;           // the Host header
   bool credentials_verified = false;  // the same Authorization header was accepted earlier on this connection
   bool async = false;         // X-Faas-Async: true
   std::string body;
@@ -39,6 +38,7 @@ struct Response {
   bool ask_credentials = false;         // 401: add WWW-Authenticate
   bool credentials_accepted = false;    // the request's Authorization header passed the check
   std::string location;
+  bool no_framing = false;              // Content-Security-Policy: frame-ancestors 'none' (the dashboard)
 };
 
 // The JSON error body of every failure: {"status": "error", "message": ..., "code": ...}; `code` (the engine's

@@ -11,6 +11,7 @@
 #include "api.hpp"
 #include "auth.hpp"
 #include "options.hpp"
+#include "origins.hpp"
 #include "server.hpp"
 
 namespace {
@@ -30,7 +31,9 @@ int serve(int argc, char** argv) {
   http::HttpConfig config;
   frontend::CommonOptions common;
   double read_timeout_seconds = 30;
+  double first_request_seconds = 10;
   double upload_mib = 16;
+  std::vector<std::string> public_origins;
 
   CLI::App app{"faas-http: invoke and manage Python functions over HTTP"};
   app.add_option("--host", config.host, "Address to listen on")->envname("FAAS_HTTP_HOST")->capture_default_str();
@@ -52,14 +55,34 @@ int serve(int argc, char** argv) {
       ->envname("FAAS_HTTP_MAX_CONNECTIONS")
       ->check(CLI::Range(1ul, 1000000ul))
       ->capture_default_str();
+  app.add_option("--max-connections-per-address", config.max_connections_per_address,
+                 "Open connections from one client address")
+      ->envname("FAAS_HTTP_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(1ul, 1000000ul))
+      ->capture_default_str();
   app.add_option("--read-timeout", read_timeout_seconds, "Seconds a client has to send a whole request")
       ->envname("FAAS_HTTP_READ_TIMEOUT")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
+  app.add_option("--first-request-timeout", first_request_seconds,
+                 "Seconds a new connection has to send its first whole request")
+      ->envname("FAAS_HTTP_FIRST_REQUEST_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  app.add_option("--public-origin", public_origins,
+                 "An origin (https://faas.example.com) whose pages may send writes, beside this server's own")
+      ->envname("FAAS_HTTP_PUBLIC_ORIGIN")
+      ->delimiter(',');
   frontend::add_common_options(app, common);
   if (auto status = frontend::parse_command_line(app, common, argc, argv)) return *status;
   config.max_upload_bytes = static_cast<std::size_t>(upload_mib * 1024 * 1024);
   config.read_timeout = std::chrono::milliseconds(static_cast<long>(read_timeout_seconds * 1000));
+  config.first_request_timeout = std::chrono::milliseconds(static_cast<long>(first_request_seconds * 1000));
+  for (const auto& origin : public_origins) {
+    auto normalized = http::normalize_origin(origin);
+    if (normalized.empty()) throw std::runtime_error("--public-origin '" + origin + "' is not scheme://host[:port]");
+    config.allowed_origins.push_back(normalized);
+  }
   frontend::setup_logging("faas-http", common.log_level);
   raise_descriptor_limit();
 
@@ -77,6 +100,9 @@ int serve(int argc, char** argv) {
   Engine engine(common.engine);
   http::Metrics metrics;
   http::Server server(config, metrics);
+  auto bound = server.local_address();  // "HOST:PORT", the port chosen when --port 0
+  auto port = static_cast<unsigned short>(std::stoi(bound.substr(bound.rfind(':') + 1)));
+  for (auto& origin : http::local_origins(config.host, port)) config.allowed_origins.push_back(std::move(origin));
   http::Api api(engine, config, metrics, server.blocking_runner());
   server.start(api);
   spdlog::info("isolation {}, data dir {}", to_string(common.engine.isolation), common.engine.data_dir.string());

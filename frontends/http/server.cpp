@@ -5,9 +5,11 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/dispatch.hpp>
@@ -33,6 +35,8 @@ using tcp = asio::ip::tcp;
 
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 
+class Session;
+
 // What every session shares with the server.
 struct Shared {
   Shared(const HttpConfig& config, Metrics& metrics) : config(config), metrics(metrics) {}
@@ -51,7 +55,40 @@ struct Shared {
       drained.notify_all();
     }
   }
+
+  // Open connections by peer address, and those that have not completed a request yet, oldest first: the ones
+  // closed to make room when a limit is reached.
+  std::mutex connections_mutex;
+  std::unordered_map<std::string, std::size_t> per_address;
+  std::deque<std::weak_ptr<Session>> unproven;
 };
+
+// Whether the request's framing is one this server reads the same way as any proxy in front of it; the reason
+// when not (RFC 9112 §3.2, §6.1).
+std::optional<std::pair<unsigned, std::string>> framing_problem(const bhttp::request<bhttp::string_body>& request) {
+  auto hosts = request.count(bhttp::field::host);
+  if (hosts > 1) return std::pair{400u, std::string("more than one Host header")};
+  if (hosts == 0 && request.version() >= 11) return std::pair{400u, std::string("an HTTP/1.1 request needs a Host header")};
+  auto codings = request.count(bhttp::field::transfer_encoding);
+  if (codings == 0) return std::nullopt;
+  if (codings > 1) return std::pair{400u, std::string("more than one Transfer-Encoding header")};
+  // A list of codings; only "chunked" is understood, and it must come last (anything else would leave the body's
+  // end to guesswork).
+  std::vector<std::string_view> list;
+  for (auto item : beast::http::token_list(request[bhttp::field::transfer_encoding])) list.push_back(item);
+  if (list.empty() || !beast::iequals(list.back(), "chunked")) {
+    return std::pair{400u, std::string("Transfer-Encoding must end in chunked")};
+  }
+  if (list.size() > 1) return std::pair{501u, std::string("no transfer coding but chunked is supported")};
+  return std::nullopt;
+}
+
+// Where the header section in `data` ends (just past "\r\n\r\n"), if it is all there.
+std::optional<std::size_t> header_end(std::string_view data) {
+  auto found = data.find("\r\n\r\n");
+  if (found == std::string_view::npos) return std::nullopt;
+  return found + 4;
+}
 
 // The request line as it may appear in a log line: printable ASCII only, bounded.
 std::string loggable(std::string_view text) {
@@ -73,34 +110,126 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_.metrics.connection_opened();
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (!ec) {
+      address_ = remote.address().to_string();
+      remote_ = address_ + ":" + std::to_string(remote.port());
+    }
     stream_.socket().set_option(tcp::no_delay(true), ec);
   }
 
-  ~Session() { shared_.metrics.connection_closed(); }
+  ~Session() {
+    shared_.metrics.connection_closed();
+    std::lock_guard lock(shared_.connections_mutex);
+    auto it = shared_.per_address.find(address_);
+    if (it != shared_.per_address.end() && --it->second == 0) shared_.per_address.erase(it);
+  }
 
+  // Counts the connection in, making room by closing the oldest connections that have not completed a request
+  // when this address or the server is at its limit; refuses it with 503 when there is no such connection.
   void run() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (static_cast<std::size_t>(self->shared_.metrics.connections()) > self->shared_.config.max_connections) {
-        return self->refuse(503, "too many connections; retry later");
+    std::vector<std::shared_ptr<Session>> evicted;
+    // Sessions looked at under the lock are released after it: the last reference going there would run
+    // ~Session, which takes the same lock.
+    std::vector<std::shared_ptr<Session>> looked_at;
+    bool room = true;
+    {
+      std::lock_guard lock(shared_.connections_mutex);
+      auto& unproven = shared_.unproven;
+      auto evict_one = [&](const std::string* address) {
+        for (auto it = unproven.begin(); it != unproven.end();) {
+          auto session = it->lock();
+          if (!session || session->proven_.load()) {
+            it = unproven.erase(it);  // gone, or no longer a candidate
+            if (session) looked_at.push_back(std::move(session));
+            continue;
+          }
+          if (address == nullptr || session->address_ == *address) {
+            unproven.erase(it);
+            evicted.push_back(std::move(session));
+            return true;
+          }
+          looked_at.push_back(std::move(session));
+          ++it;
+        }
+        return false;
+      };
+      auto& from_here = shared_.per_address[address_];
+      ++from_here;
+      if (from_here > shared_.config.max_connections_per_address && !evict_one(&address_)) room = false;
+      if (room && static_cast<std::size_t>(shared_.metrics.connections()) > shared_.config.max_connections + evicted.size() &&
+          !evict_one(nullptr)) {
+        room = false;
       }
+      if (room) unproven.push_back(weak_from_this());
+      // Keep the list short: connections at its front that finished a request or closed leave it.
+      while (!unproven.empty()) {
+        auto oldest = unproven.front().lock();
+        if (oldest && !oldest->proven_.load()) {
+          looked_at.push_back(std::move(oldest));
+          break;
+        }
+        if (oldest) looked_at.push_back(std::move(oldest));
+        unproven.pop_front();
+      }
+    }
+    for (auto& session : evicted) {
+      asio::dispatch(session->stream_.get_executor(), [session] { session->evict(); });
+    }
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), room] {
+      if (!room) return self->refuse(503, "too many connections; retry later");
       self->read_request();
     });
   }
 
  private:
+  void evict() {
+    if (proven_.load() || closed_) return;  // it completed a request meanwhile: it stays
+    close();
+  }
+
+  // The header section is read whole before Beast parses it, to refuse obsolete line folding, which Beast would
+  // silently join and a proxy in front might read differently.
   void read_request() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
     parser_->body_limit(shared_.config.max_body_bytes);
     arm_deadline();
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    read_header_bytes();
+  }
+
+  std::string_view buffered() const {
+    return {static_cast<const char*>(buffer_.data().data()), buffer_.size()};
+  }
+
+  void read_header_bytes() {
+    if (auto end = header_end(buffered())) return on_header_bytes(*end);  // already here (pipelining)
+    if (buffer_.size() > shared_.config.max_header_bytes) return refuse(431, "the request headers are too large");
+    stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->buffer_.commit(n);
+      if (ec) return self->on_read_error(ec);
+      self->read_header_bytes();
+    });
+  }
+
+  void on_header_bytes(std::size_t size) {
+    std::string_view header = buffered().substr(0, size);
+    if (size > shared_.config.max_header_bytes) return refuse(431, "the request headers are too large");
+    auto line_end = header.find("\r\n");
+    for (auto fold = header.find("\r\n", line_end); fold != std::string_view::npos && fold + 4 < size;
+         fold = header.find("\r\n", fold + 2)) {
+      if (header[fold + 2] == ' ' || header[fold + 2] == '\t') return refuse(400, "obsolete line folding in a header");
+    }
+    beast::error_code ec;
+    auto used = parser_->put(asio::buffer(header.data(), size), ec);
+    buffer_.consume(used);
+    if (!ec && !parser_->is_header_done()) ec = bhttp::error::partial_message;
+    on_header(ec);
   }
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     auto& request = parser_->get();
+    if (auto problem = framing_problem(request)) return refuse(problem->first, problem->second);
     const bool upload = request.target().starts_with("/admin/upload");
     const std::size_t limit = upload ? shared_.config.max_upload_bytes : shared_.config.max_body_bytes;
     if (auto length = parser_->content_length(); length && *length > limit) {
@@ -125,7 +254,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // One timer per connection, re-armed lazily: a request only moves `read_by_`, so a stream of requests costs no
   // timer operations; the timer fires at most once per read_timeout and then checks whether a read is late.
   void arm_deadline() {
-    read_by_ = std::chrono::steady_clock::now() + shared_.config.read_timeout;
+    read_by_ = std::chrono::steady_clock::now() +
+               (proven_.load() ? shared_.config.read_timeout
+                               : std::min(shared_.config.read_timeout, shared_.config.first_request_timeout));
     reading_ = true;
     if (timer_armed_) return;
     timer_armed_ = true;
@@ -150,7 +281,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::body_limit) return refuse(413, "the body is too large");
     if (ec == bhttp::error::header_limit) return refuse(431, "the request headers are too large");
     if (ec == asio::error::operation_aborted) {
-      if (parser_ && parser_->got_some()) return refuse(408, "the request took too long to arrive");
+      if (closed_) return;  // evicted
+      if ((parser_ && parser_->got_some()) || buffer_.size() > 0) {
+        return refuse(408, "the request took too long to arrive");
+      }
       return close();  // an idle kept-alive connection
     }
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
@@ -163,6 +297,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_request(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     reading_ = false;
+    proven_ = true;
     auto& message = parser_->get();
     keep_alive_ = message.keep_alive();
     started_ = std::chrono::steady_clock::now();
@@ -172,7 +307,6 @@ class Session : public std::enable_shared_from_this<Session> {
     request.content_type = std::string(message[bhttp::field::content_type]);
     request.authorization = std::string(message[bhttp::field::authorization]);
     request.origin = std::string(message[bhttp::field::origin]);
-    request.host = std::string(message[bhttp::field::host]);
     // Comparing with what this same client sent and had accepted reveals nothing it does not know.
     request.credentials_verified = !verified_authorization_.empty() && request.authorization == verified_authorization_;
     if (!request.credentials_verified) last_authorization_ = request.authorization;
@@ -210,6 +344,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (answer.retry_after_seconds) response_.set(bhttp::field::retry_after, std::to_string(answer.retry_after_seconds));
     if (answer.ask_credentials) response_.set(bhttp::field::www_authenticate, R"(Basic realm="Login Required")");
     if (!answer.location.empty()) response_.set(bhttp::field::location, answer.location);
+    if (answer.no_framing) {  // no other site may show the dashboard in a frame (clickjacking)
+      response_.set("Content-Security-Policy", "frame-ancestors 'none'");
+      response_.set("X-Frame-Options", "DENY");
+    }
     response_.body() = std::move(answer.body);
     response_.keep_alive(keep_alive_ && !shared_.draining.load());
     response_.prepare_payload();
@@ -272,7 +410,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string last_authorization_;      // the header of the request being answered, until it is accepted
   bool linger_ = false;
   std::array<char, 16 * 1024> scratch_;
+  std::string address_ = "?";  // the peer's IP address, for the per-address limit
   std::string remote_ = "?";
+  std::atomic<bool> proven_{false};  // completed a request: never closed to make room
   std::string method_ = "-", target_ = "-";  // printable, for the access log
   std::chrono::steady_clock::time_point started_;
 };

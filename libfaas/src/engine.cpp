@@ -50,7 +50,8 @@ Engine::Impl::Impl(EngineConfig cfg)
   });
 
   venvs = std::make_unique<envs::VenvCache>(envs::VenvOptions{config.data_dir / "envs", config.python,
-                                                              config.pip_timeout, runtime::site_packages_suffix()});
+                                                              config.pip_timeout, runtime::site_packages_suffix(),
+                                                              config.pip_index});
   venvs->remove_leftovers();
 
   log = std::make_unique<store::RecordLog>(

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine_impl.hpp"
+#include "envs/requirements.hpp"
 #include "util/files.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -43,6 +44,7 @@ FunctionInfo Engine::upload(std::string_view name, std::string_view code, std::o
   auto& engine = *impl_;
   std::string name_text(name);
 
+  if (requirements) envs::check_requirements(*requirements);  // invalid_input naming the line
   auto normalized = envs::normalize_requirements(requirements.value_or(""));
   std::optional<std::string> requirements_text;
   if (!normalized.empty()) requirements_text = std::string(*requirements);

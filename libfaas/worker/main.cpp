@@ -20,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "faas/error.hpp"
+#include "fd_output.hpp"
 #include "runtime/python_runner.hpp"
 #include "runtime/worker_protocol.hpp"
 
@@ -39,8 +40,9 @@ namespace {
 
 constexpr int channel = 3;
 
+// Until the function's output takes fd 2 over (once Python is up), this is the server's stderr.
 [[noreturn]] void die(const std::string& message, int code = 3) {
-  std::fprintf(stderr, "faas-worker: %s\n", message.c_str());
+  ::dprintf(2, "faas-worker: %s\n", message.c_str());
   std::_Exit(code);
 }
 
@@ -93,12 +95,21 @@ std::shared_ptr<FunctionSpec> read_spec(wire::FrameReader& frame) {
 }
 
 // Runs one call frame and sends its result. GIL held.
-void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, wire::FrameReader& frame,
-                std::string& out) {
+void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, worker::FdOutput& fd_output,
+                wire::FrameReader& frame, std::string& out, std::size_t output_limit) {
   Invocation record;
   record.args = frame.text();
   record.kwargs = frame.text();
+  fd_output.begin_call();
   runner.run(spec, record, slot);
+  if (auto written = fd_output.end_call(); !written.empty()) {
+    // What went to the descriptors follows what went through sys.stdout and sys.stderr, within one limit.
+    auto room = output_limit > record.output.size() ? output_limit - record.output.size() : 0;
+    record.output.append(written, 0, room);
+    if (written.size() > room && record.output.find("[output truncated]") == std::string::npos) {
+      record.output += "\n[output truncated]";
+    }
+  }
   out.clear();
   wire::write_result(out, record);
   send_or_exit(out);
@@ -123,6 +134,12 @@ int main(int argc, char** argv) {
   PythonHost* host = nullptr;
   try {
     host = &PythonHost::get(settings.python);
+  } catch (const std::exception& e) {
+    die(e.what());
+  }
+  std::unique_ptr<worker::FdOutput> fd_output;
+  try {
+    fd_output = std::make_unique<worker::FdOutput>(settings.output_limit);
   } catch (const std::exception& e) {
     die(e.what());
   }
@@ -171,7 +188,7 @@ int main(int argc, char** argv) {
         wire::FrameWriter(out, wire::Kind::loaded).text(error).finish();
         send_or_exit(out);
       } else if (frame.kind() == wire::Kind::call && spec) {
-        serve_call(runner, *spec, slot, frame, out);
+        serve_call(runner, *spec, slot, *fd_output, frame, out, settings.output_limit);
       } else {
         die("unexpected frame");
       }

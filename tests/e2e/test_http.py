@@ -487,13 +487,97 @@ def test_overload_gets_503_with_retry_after(start_http):
 
 def test_connections_beyond_the_cap_get_503(start_http):
     server = start_http("--max-connections", "2")
-    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
-    time.sleep(0.2)
+    # Two clients that have completed a request hold their places.
+    talkers = []
+    for _ in range(2):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        talkers.append(sock)
     assert raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == 503
-    for sock in idle:
+    for sock in talkers:
         sock.close()
     time.sleep(0.2)
     assert server.get("/healthz").status_code == 200
+
+
+def test_idle_connections_make_room_for_clients_that_talk(start_http):
+    server = start_http("--max-connections", "2")
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    time.sleep(0.2)
+    assert raw_request(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == 200
+    assert idle[0].recv(10) == b""  # the oldest idle connection was closed to make room
+    for sock in idle:
+        sock.close()
+
+
+def test_a_thousand_idle_sockets_lock_nobody_out(start_http):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    server = start_http()
+    session = requests.Session()
+    session.auth = ("admin", server.password)
+    server.upload("calc", ADD)
+    idle = []
+    try:
+        for _ in range(1000):
+            idle.append(socket.create_connection(("127.0.0.1", server.port)))
+        deadline = time.monotonic() + 3
+        served = 0
+        while time.monotonic() < deadline:
+            assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+            answer = session.post(server.url + "/function/calc", json={"args": [served, 1]}, timeout=5)
+            assert answer.status_code == 200 and answer.json()["result"] == served + 1
+            served += 1
+        assert served > 10
+    finally:
+        for sock in idle:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def read_all(server, data, timeout=5):
+    """Sends raw bytes and reads until the server closes: every status line it answered with."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
+
+
+@pytest.mark.parametrize("coding, status", [
+    ("gzip", 400), ("xchunked", 400), ("chunked, identity", 400), ("identity", 400), ("gzip, chunked", 501),
+])
+def test_transfer_encoding_other_than_a_final_chunked_is_refused(http_server, coding, status):
+    smuggled = b"GET /admin/functions HTTP/1.1\r\nHost: x\r\nAuthorization: " + basic(http_server).encode() + b"\r\n\r\n"
+    request = (f"POST /function/calc HTTP/1.1\r\nHost: x\r\nAuthorization: {basic(http_server)}\r\n"
+               f"Transfer-Encoding: {coding}\r\n\r\n").encode() + smuggled
+    assert read_all(http_server, request) == [status]  # and the body is never read as a second request
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /healthz HTTP/1.1\r\n\r\n",                              # HTTP/1.1 without Host
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",       # two Hosts
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n",  # obsolete line folding
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n\ttwo\r\n\r\n",
+])
+def test_ambiguous_headers_get_400_and_a_close(http_server, head):
+    assert read_all(http_server, head + b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n") == [400]
+
+
+def test_http_1_0_needs_no_host(http_server):
+    assert raw_request(http_server, b"GET /healthz HTTP/1.0\r\n\r\n") == 200
+
+
+def test_the_dashboard_cannot_be_framed(http_server):
+    response = http_server.get("/admin/gui")
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_graceful_shutdown_finishes_in_flight_calls(start_http, tmp_path):
@@ -531,3 +615,17 @@ def test_writes_from_another_origin_are_refused(http_server, calc):
     same = {"Origin": f"http://127.0.0.1:{http_server.port}"}
     assert http_server.post("/function/calc", json={"args": [1, 2]}, headers=same).json()["result"] == 3
     assert http_server.get("/admin/functions", headers=evil).status_code == 200  # reads are not writes
+
+    # A page on a rebound name sends its own host as Host: that proves nothing.
+    rebound = {"Origin": f"http://evil.example:{http_server.port}", "Host": f"evil.example:{http_server.port}"}
+    assert_error(http_server.post("/function/calc", json={"args": [1, 2]}, headers=rebound), 403)
+    localhost = {"Origin": f"http://localhost:{http_server.port}"}
+    assert http_server.post("/function/calc", json={"args": [1, 2]}, headers=localhost).status_code == 200
+
+
+def test_public_origins_may_write(start_http):
+    server = start_http("--public-origin", "https://FaaS.example.com/")
+    server.upload("calc", ADD)
+    allowed = {"Origin": "https://faas.example.com"}
+    assert server.post("/function/calc", json={"args": [1, 2]}, headers=allowed).json()["result"] == 3
+    assert_error(server.post("/function/calc", json={"args": [1, 2]}, headers={"Origin": "https://other.example.com"}), 403)

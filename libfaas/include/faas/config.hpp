@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace faas {
@@ -37,6 +38,8 @@ struct EngineConfig {
   std::size_t output_limit = 64 * 1024; // bytes of stdout/stderr kept per invocation
   std::size_t log_retention = 10000;    // records kept per function; older ones are dropped (0 = keep all)
   std::chrono::seconds pip_timeout{std::chrono::minutes(5)};
+  std::string pip_index;                // the package index pip uses (--index-url); empty: pip's own default
+                                        // and the server's PIP_* settings
   std::chrono::milliseconds registry_poll{250};  // how often uploads by other processes are picked up
   WorkerConfig workers;                 // used with Isolation::process
 };

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "envs/requirements.hpp"
 #include "faas/error.hpp"
 #include "util/files.hpp"
 #include "util/hash.hpp"
@@ -92,15 +93,22 @@ fs::path VenvCache::ensure(const std::string& id, std::string_view normalized_re
                                              ": it must be the same Python version as the embedded one");
   }
 
+  check_requirements(normalized_requirements);  // also for requirements stored before this check existed
   auto requirements_file = temp / "requirements.txt";
   write_file_atomic(requirements_file, normalized_requirements);
   ProcessOptions pip_options;
   pip_options.timeout = options_.pip_timeout;
+  pip_options.output_limit = 16 * 1024;
+  // A minimal environment: pip's own settings and proxies from the operator, nothing else of the server's.
+  pip_options.keep_env_only = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME", "PIP_", "HTTP_PROXY", "HTTPS_PROXY",
+                               "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
+                               "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"};
   pip_options.set_env = {{"PIP_DISABLE_PIP_VERSION_CHECK", "1"}, {"PIP_NO_INPUT", "1"}};
-  pip_options.drop_env_prefixes = {"FAAS_", "MQTT_"};  // no server secrets in pip's environment
-  auto pip = run_process({options_.python.string(), "-m", "pip", "--python", (temp / "bin" / "python").string(),
-                          "install", "--no-warn-script-location", "-r", requirements_file.string()},
-                         pip_options);
+  std::vector<std::string> command{options_.python.string(), "-m", "pip", "--python",
+                                   (temp / "bin" / "python").string(), "install", "--no-warn-script-location"};
+  if (!options_.pip_index.empty()) command.insert(command.end(), {"--index-url", options_.pip_index});
+  command.insert(command.end(), {"-r", requirements_file.string()});
+  auto pip = run_process(command, pip_options);
   if (!pip.ok()) throw Error(ErrorCode::build_failed, describe_failure("pip install", pip));
 
   fs::rename(temp, options_.envs_dir / id);

@@ -19,6 +19,7 @@ struct VenvOptions {
   std::filesystem::path python = "/usr/bin/python3";
   std::chrono::seconds pip_timeout{std::chrono::minutes(5)};
   std::string site_packages_suffix;  // "lib/python3.11/site-packages", as the embedded interpreter expects
+  std::string pip_index;             // --index-url for pip; empty: pip's default and the PIP_* settings
 };
 
 // The requirements without blank lines, comments and surrounding spaces; empty when nothing is required.

@@ -92,9 +92,13 @@ class PythonBuilder : public nlohmann::json_sax<nlohmann::json> {
 
 class JsonWriter {
  public:
-  JsonWriter(std::string& out, std::string& error) : out_(out), error_(error) {}
+  JsonWriter(std::string& out, std::string& error, std::size_t limit)
+      : out_(out), error_(error), max_bytes_(limit), limit_(limit == 0 ? std::string::npos : out.size() + limit) {}
+
+  bool too_large() const noexcept { return too_large_; }
 
   bool write(PyObject* value, std::size_t depth) {
+    if (out_.size() > limit_) return over_limit();
     if (value == Py_None) {
       out_ += "null";
     } else if (value == Py_True) {
@@ -122,6 +126,17 @@ class JsonWriter {
     error_ = std::move(message);
     return false;
   }
+
+  bool over_limit() {
+    too_large_ = true;
+    return fail("the result's JSON is larger than the limit of " + std::to_string(max_bytes_) + " bytes");
+  }
+
+ public:
+  // After the last write: the final bytes may have gone past the limit.
+  bool check_size() { return out_.size() <= limit_ || over_limit(); }
+
+ private:
 
   bool python_failed(const char* what) {
     PyErr_Clear();
@@ -161,6 +176,8 @@ class JsonWriter {
   }
 
   bool write_string(PyObject* value) {
+    // Checked before encoding: a huge non-ASCII str would otherwise be copied whole into UTF-8 first.
+    if (out_.size() + static_cast<std::size_t>(PyUnicode_GET_LENGTH(value)) > limit_) return over_limit();
     Py_ssize_t size = 0;
     const char* utf8 = PyUnicode_AsUTF8AndSize(value, &size);
     if (utf8 == nullptr) return python_failed("result is not JSON-serializable: a str that is not valid Unicode");
@@ -225,6 +242,9 @@ class JsonWriter {
 
   std::string& out_;
   std::string& error_;
+  std::size_t max_bytes_;
+  std::size_t limit_;  // out_.size() may not pass this
+  bool too_large_ = false;
 };
 
 }  // namespace
@@ -238,9 +258,11 @@ py::object json_to_python(std::string_view text) {
   return std::move(builder.root);
 }
 
-bool python_to_json(PyObject* value, std::string& out, std::string& error) {
-  JsonWriter writer(out, error);
-  return writer.write(value, 0);
+bool python_to_json(PyObject* value, std::string& out, std::string& error, std::size_t limit, bool* too_large) {
+  JsonWriter writer(out, error, limit);
+  bool ok = writer.write(value, 0) && writer.check_size();
+  if (too_large != nullptr) *too_large = writer.too_large();
+  return ok;
 }
 
 }  // namespace faas::runtime

@@ -19,6 +19,9 @@ namespace faas::runtime {
 pybind11::object json_to_python(std::string_view text);
 
 // Appends `value` as JSON text to `out`. On failure returns false, leaves `out` unspecified and sets `error`.
-bool python_to_json(PyObject* value, std::string& out, std::string& error);
+// With a `limit` (bytes; 0 = none) it stops as soon as the text would grow past it, setting `too_large`, so a
+// huge result costs no more memory than the limit.
+bool python_to_json(PyObject* value, std::string& out, std::string& error, std::size_t limit = 0,
+                    bool* too_large = nullptr);
 
 }  // namespace faas::runtime

@@ -113,36 +113,44 @@ std::unique_ptr<WorkerProcess> ProcessExecutor::take_process() {
   return process;
 }
 
-std::string ProcessExecutor::load_in(WorkerProcess& process, const FunctionSpec& function) {
+ProcessExecutor::Loading ProcessExecutor::load_in(WorkerProcess& process, const FunctionSpec& function) {
   std::string out;
   wire::FrameWriter frame(out, wire::Kind::load);
   frame.text(function.name).u64(function.version).text(function.source.string());
   frame.text(function.staged_source.string()).u64(function.site_dirs.size());
   for (const auto& dir : function.site_dirs) frame.text(dir);
   frame.finish();
-  if (!process.send(out)) return "the worker " + process.reap() + " before importing func.py";
+  if (!process.send(out)) return {"the worker " + process.reap() + " before importing func.py", true};
   std::string_view reply;
   auto received = process.receive(Clock::now() + options_.timeout + options_.workers.kill_grace, reply);
   if (received == WorkerProcess::Received::timeout) {
     process.kill();
     process.reap();
-    return "importing func.py took longer than the timeout (" + timeout_message(options_.timeout) + ")";
+    return {"importing func.py took longer than the timeout (" + timeout_message(options_.timeout) + ")"};
   }
-  if (received == WorkerProcess::Received::gone) return "the worker " + process.reap() + " while importing func.py";
+  if (received == WorkerProcess::Received::gone) return {"the worker " + process.reap() + " while importing func.py"};
   try {
     wire::FrameReader loaded(reply);
     if (loaded.kind() != wire::Kind::loaded) throw Error(ErrorCode::internal, "unexpected reply to load");
-    return std::string(loaded.text());
+    return {std::string(loaded.text())};
   } catch (const Error& e) {
     process.kill();
-    return std::string("the worker broke the protocol: ") + e.what();
+    return {std::string("the worker broke the protocol: ") + e.what()};
+  }
+}
+
+std::unique_ptr<WorkerProcess> ProcessExecutor::load_in_spare(const FunctionSpec& function) {
+  for (int attempt = 0;; ++attempt) {
+    auto process = take_process();  // throws Error(internal)
+    auto loading = load_in(*process, function);
+    if (loading.error.empty()) return process;
+    if (!loading.dead_before || attempt > 0) throw Error(ErrorCode::build_failed, loading.error);
+    spdlog::warn("a spare worker {}; taking another", process->reap());
   }
 }
 
 void ProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function) {
-  auto process = take_process();  // throws Error(internal)
-  std::string error = load_in(*process, *function);
-  if (!error.empty()) throw Error(ErrorCode::build_failed, error);
+  auto process = load_in_spare(*function);  // throws Error(internal | build_failed)
 
   // Workers started later import from the function's folder, where the files are by then.
   auto settled = std::make_shared<FunctionSpec>(*function);
@@ -239,7 +247,7 @@ bool ProcessExecutor::run_inline(Call& call) {
   worker->last_used = Clock::now();
   if (!result.alive) worker->retiring = true;  // its driver cleans up
   pool->work_cv.notify_all();
-  return true;
+  return result.finished == 1;  // else the worker was dead before the call reached it: the caller submits it
 }
 
 ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::vector<Call*>& calls) {
@@ -250,7 +258,13 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
   WorkerProcess& process = *worker.process;
   Exchange result;
   auto started = Clock::now();  // of the call at the head: each starts when the previous one's result is out
-  bool sent = process.send(out);
+  if (!process.send(out)) {
+    // The worker had died before these were sent (killed while idle, say): none of them ran, and they go to a
+    // fresh worker.
+    process.reap();
+    return Exchange{0, false};
+  }
+  bool sent = true;
   for (Call* call : calls) {
     std::string_view frame;
     auto received = sent ? process.receive(started + options_.timeout + options_.workers.kill_grace, frame)
@@ -302,8 +316,7 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
     std::string error;
     std::unique_ptr<WorkerProcess> process;
     try {
-      process = take_process();
-      error = load_in(*process, *worker->spec);
+      process = load_in_spare(*worker->spec);
     } catch (const Error& e) {
       error = e.what();
     }
@@ -468,6 +481,7 @@ void ProcessExecutor::manage() {
       spares_.push_back(std::move(process));
       spare_cv_.notify_all();
     }
+    drop_dead_idle();
     // Stop workers idle for idle_timeout, down to the minimum per function.
     auto now = Clock::now();
     for (auto& [name, pool] : pools_) {
@@ -485,6 +499,22 @@ void ProcessExecutor::manage() {
     manager_cv_.wait_for(lock, manage_period,
                          [&] { return manager_stop_ || spares_.size() + spares_starting_ < wanted(); });
   }
+}
+
+void ProcessExecutor::drop_dead_idle() {
+  // A worker killed from outside while it waited is noticed here rather than by the next call, and its driver
+  // reaps it at once.
+  for (auto& [name, pool] : pools_) {
+    for (auto& worker : pool->workers) {
+      if (worker->ready && !worker->busy && !worker->retiring && worker->process && worker->process->hung_up()) {
+        spdlog::warn("function {}: a worker died while idle; replacing it", name);
+        worker->retiring = true;
+        pool->work_cv.notify_all();
+        if (active_workers(*pool) < options_.workers.min_per_function) start_worker(pool);
+      }
+    }
+  }
+  std::erase_if(spares_, [](const std::unique_ptr<WorkerProcess>& spare) { return spare->hung_up(); });
 }
 
 void ProcessExecutor::stop() {

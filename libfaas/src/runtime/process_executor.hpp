@@ -55,6 +55,10 @@ class ProcessExecutor final : public Executor {
     std::size_t finished = 0;  // calls with a record, from the first
     bool alive = true;         // false: the worker is gone; calls after `finished` were not run
   };
+  struct Loading {
+    std::string error;          // empty: loaded
+    bool dead_before = false;   // the process had died before it was sent the function: try another
+  };
 
   // mutex_ held for these.
   void start_worker(const std::shared_ptr<Pool>& pool);
@@ -66,11 +70,15 @@ class ProcessExecutor final : public Executor {
   void drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker);
   std::unique_ptr<WorkerProcess> take_process();  // a spare, waiting for one if needed; throws Error(internal)
   std::unique_ptr<WorkerProcess> spawn_process();  // the manager thread only
-  // Sends `function`'s load; empty on success, else why not (the process is then unusable).
-  std::string load_in(WorkerProcess& process, const FunctionSpec& function);
+  // Sends `function`'s load; the process is unusable unless it succeeded.
+  Loading load_in(WorkerProcess& process, const FunctionSpec& function);
+  // A process with `function` loaded: a spare (another one if the first had died while waiting), then the load.
+  // Throws Error(internal) when no spare can be had, Error(build_failed) when the function does not load.
+  std::unique_ptr<WorkerProcess> load_in_spare(const FunctionSpec& function);
   Exchange exchange(Worker& worker, const std::vector<Call*>& calls);
   void fail_calls(std::deque<std::unique_ptr<Call>> calls, const std::string& error_type, const std::string& error);
-  void manage();  // starts every worker process (spares, and on demand), stops idle workers
+  void manage();  // starts every worker process (spares, and on demand), stops idle workers, notices dead ones
+  void drop_dead_idle();  // mutex_ held
 
   ExecutorOptions options_;
   CallSink sink_;

@@ -201,7 +201,15 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
     record.fail("Timeout", timeout_message(limits_.timeout));  // keeps the traceback of where it was stopped
   } else if (result) {
     std::string error;
-    if (!python_to_json(result.ptr(), record.result, error)) record.fail("ResultNotSerializable", std::move(error));
+    bool too_large = false;
+    try {
+      if (!python_to_json(result.ptr(), record.result, error, limits_.result_limit, &too_large)) {
+        record.fail(too_large ? "ResultTooLarge" : "ResultNotSerializable", std::move(error));
+      }
+    } catch (const std::bad_alloc&) {  // the process's memory cap, reached while writing the result
+      std::string().swap(record.result);
+      record.fail("MemoryError", "no memory left to write the result as JSON");
+    }
   }
   record.output = output.take();
   apply_limits(record);
@@ -254,10 +262,6 @@ void PythonRunner::apply_limits(Invocation& record) const {
     record.fail("MemoryLimit", "the function exceeded the worker's memory limit of " +
                                    std::to_string(limits_.memory_limit_mb) + " MB" +
                                    (record.error.empty() ? "" : ": " + record.error));
-  }
-  if (limits_.result_limit > 0 && record.ok() && record.result.size() > limits_.result_limit) {
-    record.fail("ResultTooLarge", "the result is " + std::to_string(record.result.size()) +
-                                      " bytes of JSON; the limit is " + std::to_string(limits_.result_limit));
   }
 }
 

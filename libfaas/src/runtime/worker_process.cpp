@@ -47,6 +47,11 @@ WorkerProcess::~WorkerProcess() {
 
 bool WorkerProcess::send(std::string_view bytes) { return wire::send_all(fd_, bytes); }
 
+bool WorkerProcess::hung_up() const {
+  pollfd entry{fd_, POLLRDHUP, 0};
+  return ::poll(&entry, 1, 0) > 0 && (entry.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 WorkerProcess::Received WorkerProcess::receive(Clock::time_point deadline, std::string_view& frame) {
   for (;;) {
     try {

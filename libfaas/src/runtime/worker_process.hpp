@@ -29,7 +29,10 @@ class WorkerProcess {
 
   pid_t pid() const noexcept { return pid_; }
 
-  bool send(std::string_view bytes);  // false when the worker is gone
+  // False when the worker is gone. It then read none of `bytes`: a dead peer's socket refuses them (EPIPE).
+  bool send(std::string_view bytes);
+  // Whether the worker closed its socket (it died, or is dying) while nothing was asked of it. Never blocks.
+  bool hung_up() const;
 
   enum class Received { frame, timeout, gone };
   // Waits until `deadline` for the next frame, which stays valid until the next receive(). `gone`: the worker

@@ -28,6 +28,11 @@ std::vector<std::string> build_environment(const ProcessOptions& options) {
     for (const auto& prefix : options.drop_env_prefixes) {
       dropped = dropped || name.substr(0, prefix.size()) == prefix;
     }
+    if (!options.keep_env_only.empty()) {
+      bool kept = false;
+      for (const auto& prefix : options.keep_env_only) kept = kept || name.substr(0, prefix.size()) == prefix;
+      dropped = dropped || !kept;
+    }
     if (!dropped) env.emplace_back(var);
   }
   for (const auto& [name, value] : options.set_env) env.push_back(name + "=" + value);

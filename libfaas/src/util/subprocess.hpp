@@ -26,6 +26,7 @@ struct ProcessOptions {
   std::size_t output_limit = 64 * 1024;
   std::map<std::string, std::string> set_env;   // added to (or replacing in) the inherited environment
   std::vector<std::string> drop_env_prefixes;   // inherited variables that start with one of these are removed
+  std::vector<std::string> keep_env_only;       // when set, only inherited variables starting with one of these
 };
 
 // A file descriptor that closes itself.

@@ -2,10 +2,12 @@
 // record, and everything else keeps being served.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -204,8 +206,9 @@ TEST_F(ProcessIsolationTest, WorkersGetAMinimalEnvironmentTheirFolderAndOnlyTheS
   EXPECT_EQ(result[1], std::filesystem::canonical(dir.path() / "functions" / "probe").string());
   EXPECT_EQ(result[2], true) << "its own process group";
   EXPECT_EQ(result[3], json::array()) << "no site-packages of the system";
-  // 0, 1, 2, the engine's socket, and the descriptor listdir itself opened.
-  EXPECT_EQ(result[4].size(), 5u) << result[4].dump();
+  // 0, 1 and 2 (the worker's output pipe), the engine's socket, the pipe's other end, and the descriptor listdir
+  // itself opened.
+  EXPECT_EQ(result[4].size(), 6u) << result[4].dump();
 }
 
 TEST_F(ProcessIsolationTest, ShutdownLetsACallInFlightFinish) {
@@ -260,6 +263,98 @@ TEST(ProcessIsolationServer, NeverStartsPythonItself) {
   EXPECT_EQ(call(engine, "calc", json::array({1, 2}))["result"], 3);
   EXPECT_EQ(engine.status().loaded_functions, 1u);
   EXPECT_FALSE(Py_IsInitialized());  // the workers run Python; this process only talks to them
+}
+
+TEST(ProcessIsolationLimits, AHugeResultIsRefusedWithoutKillingTheWorker) {
+  TempDir dir;
+  auto config = process_config(dir.path());
+  config.workers.memory_limit_mb = 1024;
+  config.timeout = std::chrono::seconds(10);
+  Engine engine(config);
+  engine.upload("big", "import os\n\ndef main(n):\n    return os.getpid() if n == 0 else 'x' * n\n");
+  auto pid = call(engine, "big", json::array({0}))["result"];
+  auto record = call(engine, "big", json::array({500 * 1000 * 1000}));
+  EXPECT_EQ(record["error_type"], "ResultTooLarge") << record.dump().substr(0, 300);
+  EXPECT_EQ(call(engine, "big", json::array({0}))["result"], pid);  // the same worker goes on
+}
+
+bool is_zombie(long pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  auto state = line.find(") ");
+  return state != std::string::npos && line[state + 2] == 'Z';
+}
+
+// Until the process has exited (a zombie, or reaped already) and its descriptors are closed: a killed process's
+// main thread shows as a zombie while its other threads, which share its descriptors, may still be ending.
+void wait_until_dead(long pid) {
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (::kill(static_cast<pid_t>(pid), 0) == 0 && !is_zombie(pid) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+TEST(ProcessIsolationWorkers, AWorkerKilledWhileIdleIsReplacedAndReaped) {
+  TempDir dir;
+  Engine engine(process_config(dir.path()));
+  engine.upload("pid", "import os\n\ndef main():\n    return os.getpid()\n");
+  long first = call(engine, "pid")["result"];
+  ASSERT_EQ(::kill(static_cast<pid_t>(first), SIGKILL), 0);
+  wait_until_dead(first);
+  // The next call is answered by a fresh worker: the dead one never had it.
+  auto record = call(engine, "pid");
+  ASSERT_EQ(record["status"], "success") << record.dump();
+  EXPECT_NE(record["result"].get<long>(), first);
+  // And the dead one does not linger as a zombie.
+  auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (::kill(static_cast<pid_t>(first), 0) == 0 && is_zombie(first) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(::kill(static_cast<pid_t>(first), 0) == 0 && is_zombie(first));
+}
+
+TEST(ProcessIsolationWorkers, AnIdleWorkerKilledBetweenAsyncCallsLosesNone) {
+  TempDir dir;
+  Engine engine(process_config(dir.path()));
+  engine.upload("pid", "import os\n\ndef main():\n    return os.getpid()\n");
+  long first = call(engine, "pid")["result"];
+  ::kill(static_cast<pid_t>(first), SIGKILL);
+  wait_until_dead(first);
+  std::vector<std::future<std::string>> answers;
+  for (int i = 0; i < 20; ++i) {
+    auto promise = std::make_shared<std::promise<std::string>>();
+    answers.push_back(promise->get_future());
+    InvokeRequest request;
+    request.function = "pid";
+    engine.invoke_async(request, [promise](Outcome<InvocationResult> outcome) {
+      promise->set_value(outcome.ok() ? (outcome.value().record.ok() ? "success" : outcome.value().json) : "refused");
+    });
+  }
+  for (auto& answer : answers) EXPECT_EQ(answer.get(), "success");
+}
+
+TEST(ProcessIsolationWorkers, WhatAFunctionWritesToItsDescriptorsIsItsOutput) {
+  TempDir dir;
+  auto config = process_config(dir.path());
+  config.output_limit = 1000;
+  Engine engine(config);
+  engine.upload("loud", "import os, sys\n\nos.write(2, b'at import\\n')\n\ndef main(n):\n"
+                        "    print('through print')\n"
+                        "    os.write(2, b'to fd 2\\n')\n"
+                        "    os.write(1, b'x' * n)\n"
+                        "    return n\n");
+  auto record = call(engine, "loud", json::array({3}));
+  ASSERT_EQ(record["status"], "success") << record.dump();
+  EXPECT_EQ(record["stdout"], "through print\nto fd 2\nxxx");
+  // 11 MB at once: the call is not held up, the output is capped, and nothing of it reaches this process.
+  auto big = call(engine, "loud", json::array({11 * 1000 * 1000}));
+  ASSERT_EQ(big["status"], "success") << big.dump().substr(0, 300);
+  auto output = big["stdout"].get<std::string>();
+  EXPECT_LT(output.size(), 1100u);
+  EXPECT_NE(output.find("[output truncated]"), std::string::npos);
+  EXPECT_EQ(call(engine, "loud", json::array({1}))["stdout"], "through print\nto fd 2\nx");
 }
 
 }  // namespace
