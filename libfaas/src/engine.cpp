@@ -1,5 +1,8 @@
 // faas::Engine: construction, admission of invocations, reads, status and shutdown. Uploads and deletes are in
 // upload.cpp, the function table in registry.cpp, the JSON forms of the vocabulary in json_forms.cpp.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <future>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +36,11 @@ Engine::Impl::Impl(EngineConfig cfg)
   fs::create_directories(config.data_dir / "envs", ec);
   if (ec) throw Error(ErrorCode::internal, "cannot create data dir " + config.data_dir.string() + ": " + ec.message());
   config.data_dir = fs::canonical(config.data_dir);
+  // It holds every function's code, every record and faas-http's password: only its owner may enter. A dir of
+  // another user's is left as it is.
+  if (struct stat info {}; ::stat(config.data_dir.c_str(), &info) == 0 && info.st_uid == ::geteuid()) {
+    fs::permissions(config.data_dir, fs::perms::owner_all, ec);
+  }
   functions_dir = config.data_dir / "functions";
   remove_upload_leftovers(functions_dir);
 

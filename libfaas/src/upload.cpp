@@ -119,7 +119,6 @@ void Engine::remove(std::string_view name) {
   std::error_code ec;
   fs::rename(engine.registry->function_dir(name_text), trash, ec);
   if (!ec) remove_tree_quietly(trash);
-  fs::remove(lock_path(engine.functions_dir, name_text), ec);
   spdlog::info("deleted function {}", name_text);
 }
 

@@ -629,3 +629,43 @@ def test_public_origins_may_write(start_http):
     allowed = {"Origin": "https://faas.example.com"}
     assert server.post("/function/calc", json={"args": [1, 2]}, headers=allowed).json()["result"] == 3
     assert_error(server.post("/function/calc", json={"args": [1, 2]}, headers={"Origin": "https://other.example.com"}), 403)
+
+@pytest.mark.parametrize("line", [
+    "-r /etc/shadow", "--index-url https://evil.example/simple", "-i https://evil.example/simple",
+    "--extra-index-url https://evil.example", "-e .", "./local-folder", "/tmp/pkg", "pkg @ file:///etc/passwd",
+    "https://evil.example/pkg.whl",
+])
+def test_requirements_that_steer_pip_are_refused_naming_the_line(http_server, line):
+    response = http_server.post("/admin/upload", files={"code": ("f.py", ADD), "requirements": ("r.txt", f"six\n{line}\n")},
+                                data={"name": "steer"})
+    message = assert_error(response, 400)
+    assert "line 2" in message and response.json()["code"] == "invalid_input"
+    assert "root:" not in message  # nothing was read from the named file
+    assert_error(http_server.get("/admin/functions/steer"), 404)
+
+
+def test_what_a_function_writes_to_fd_2_is_its_output_not_the_server_log(start_http):
+    server = start_http()  # process isolation, the servers' default
+    server.upload("noisy", "import os\n\ndef main():\n"
+                           "    os.write(2, b'GET /admin/forged HTTP/1.1 200\\n' * 1000)\n"
+                           "    return 'done'\n")
+    record = server.invoke("noisy").json()
+    assert record["result"] == "done" and record["stdout"].startswith("GET /admin/forged")
+    assert "[output truncated]" not in record["stdout"] or len(record["stdout"]) <= 64 * 1024 + 64
+    assert "/admin/forged" not in server.log()
+
+
+def test_the_data_dir_is_private_and_lock_files_do_not_linger(start_http, tmp_path):
+    server = start_http(data_dir=tmp_path / "private")
+    assert stat.S_IMODE(os.stat(tmp_path / "private").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "private" / "faas.db").st_mode) == 0o600
+    server.upload("calc", ADD)
+    assert_error(server.delete("/admin/functions/never-was"), 404)
+    assert server.delete("/admin/functions/calc").status_code == 200
+    functions = tmp_path / "private" / "functions"
+    assert [p.name for p in functions.iterdir() if p.name.endswith(".lock")] == []
+    # A lock path is never followed through a link planted there.
+    outside = tmp_path / "outside-target"
+    (functions / ".victim.lock").symlink_to(outside)
+    server.delete("/admin/functions/victim")
+    assert not outside.exists()

@@ -57,6 +57,14 @@ std::unique_ptr<SQLite::Database> open_database(const std::filesystem::path& fil
       db->exec("PRAGMA user_version=" + std::to_string(schema_version));
       transaction.commit();
     }
+    // Every function's code and every record: the owner's alone (SQLite gives its -wal and -shm the same mode).
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::path part = file.string() + suffix;
+      if (std::filesystem::exists(part, ec)) {
+        std::filesystem::permissions(part, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+      }
+    }
     return db;
   } catch (const SQLite::Exception& e) {
     throw Error(ErrorCode::internal, "cannot open " + file.string() + ": " + e.what());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,19 +66,30 @@ void exchange_paths(const std::filesystem::path& a, const std::filesystem::path&
   if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0) fail("cannot exchange", a);
 }
 
-FileLock::FileLock(const std::filesystem::path& path) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) fail("cannot open lock", path);
-  while (::flock(fd_, LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      ::close(fd_);
-      fail("cannot lock", path);
+FileLock::FileLock(const std::filesystem::path& path) : path_(path) {
+  for (;;) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd_ < 0) fail("cannot open lock", path);
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        ::close(fd_);
+        fail("cannot lock", path);
+      }
     }
+    // The holder before us removes the file as it lets go: our lock is good only on the file still at `path`.
+    struct stat held {}, named {};
+    if (::fstat(fd_, &held) == 0 && ::lstat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev &&
+        held.st_ino == named.st_ino) {
+      return;
+    }
+    ::close(fd_);
   }
 }
 
 FileLock::~FileLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the lock
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // still holding the lock, so nobody is between their check and their work
+  ::close(fd_);             // closing the last descriptor releases the lock
 }
 
 }  // namespace faas

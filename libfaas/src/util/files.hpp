@@ -17,7 +17,9 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
 void exchange_paths(const std::filesystem::path& a, const std::filesystem::path& b);
 
 // An exclusive advisory lock on a file (flock), held for the object's life. It serialises threads of this process
-// and other processes alike, because each holder opens the file anew. Blocks until acquired.
+// and other processes alike, because each holder opens the file anew. Blocks until acquired. The lock file is
+// never followed through a symbolic link, and it is removed when the lock is released, so no lock file outlives
+// its use (a waiter that got the lock on a file removed meanwhile tries again on the new one).
 class FileLock {
  public:
   explicit FileLock(const std::filesystem::path& path);
@@ -26,6 +28,7 @@ class FileLock {
   FileLock& operator=(const FileLock&) = delete;
 
  private:
+  std::filesystem::path path_;
   int fd_ = -1;
 };
 

@@ -1,0 +1,38 @@
+// libFuzzer target for the requirements.txt checker (libfaas/src/envs/requirements.cpp), which reads what
+// clients upload before pip ever sees it. Accepted text must hold no pip option but --hash, no URL, no path; a
+// refusal must be invalid_input. Anything else, or a crash or sanitizer report, is a finding.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "envs/requirements.hpp"
+#include "faas/error.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  try {
+    faas::envs::check_requirements(text);
+  } catch (const faas::Error& e) {
+    if (e.code() != faas::ErrorCode::invalid_input) std::abort();
+    return 0;
+  }
+  // Accepted: line by line, what pip would act on is a plain specifier.
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    auto line = text.substr(start, end - start);
+    start = end + 1;
+    if (auto comment = line.find(" #"); comment != std::string_view::npos) line = line.substr(0, comment);
+    if (line.starts_with("#")) continue;
+    if (line.find("://") != std::string_view::npos || line.find('@') != std::string_view::npos ||
+        line.find('/') != std::string_view::npos) {
+      std::abort();
+    }
+    auto first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos && line[first] == '-' && !line.substr(first).starts_with("--hash=")) {
+      std::abort();
+    }
+  }
+  return 0;
+}
