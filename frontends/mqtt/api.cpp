@@ -1,6 +1,8 @@
 // api.cpp — topic routing, request validation, the admin commands and the typed error topic.
 #include "api.hpp"
 
+#include <ctime>
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -32,6 +34,19 @@ std::string request_id_in(const std::string& payload) {
 }
 
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+// A record time ("YYYY-MM-DD HH:MM:SS.ffffff", local) as Unix seconds; nullopt when it does not parse.
+std::optional<double> unix_seconds(const std::string& local_time) {
+  std::tm parts{};
+  const char* rest = ::strptime(local_time.c_str(), "%Y-%m-%d %H:%M:%S", &parts);
+  if (rest == nullptr) return std::nullopt;
+  parts.tm_isdst = -1;
+  std::time_t whole = std::mktime(&parts);
+  if (whole == -1) return std::nullopt;
+  double fraction = 0;
+  if (*rest == '.') fraction = std::strtod(rest, nullptr);
+  return static_cast<double>(whole) + fraction;
+}
 
 }  // namespace
 
@@ -87,6 +102,13 @@ void Api::handle(Message message) {
     return publish_error(topic, command, make_request_id(), ErrorCode::invalid_input,
                          "the payload is larger than " + std::to_string(config_.max_payload_bytes) + " bytes", reply);
   }
+  if (message.retained && command != "upload") {
+    // Kept by the broker from some time ago and handed to us at every subscription: running it again would
+    // delete a function or re-run a call at each restart (docs/mqtt.md).
+    spdlog::warn("ignoring a retained {} request on {}: only uploads are taken from retained messages",
+                 command.empty() ? "unknown" : command, topic);
+    return;
+  }
   if (command == "invoke") {
     if (topic == invoke_root_) {
       return publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_name,
@@ -98,7 +120,7 @@ void Api::handle(Message message) {
     // An empty message on an upload topic is how a client clears a retained upload (docs/mqtt.md); an upload
     // needs code anyway, so it is no command.
     if (payload.empty() && command == "upload") return;
-    return administer(topic, payload, std::move(reply));
+    return administer(topic, payload, std::move(reply), message.retained);
   }
   publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_input, "no such command", reply);
 }
@@ -125,7 +147,7 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
                        });
 }
 
-void Api::administer(const std::string& topic, const std::string& payload, ReplyTo reply) {
+void Api::administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained) {
   std::string rest = topic.substr(admin_prefix_.size());
   auto slash = rest.find('/');
   std::string command = rest.substr(0, slash);
@@ -137,11 +159,12 @@ void Api::administer(const std::string& topic, const std::string& payload, Reply
   }
   // Off Paho's thread: uploads may run pip for minutes, the rest reads the database.
   boost::asio::post(upload ? uploads_ : admin_, [this, topic, payload, command = std::move(command),
-                                                 name = std::move(name), reply = std::move(reply)] {
+                                                 name = std::move(name), reply = std::move(reply), retained] {
     std::string request_id = request_id_in(payload);
     try {
       json request = parse_object(payload);
       if (auto it = request.find("request_id"); it != request.end() && it->is_string()) request_id = *it;
+      if (retained && stale_upload(name, request)) return;
       auto answer = run_admin(command, name, request, request_id);
       publish_(reply.topic.empty() ? config_.response_topic + "/admin/" + command + (name.empty() ? "" : "/" + name)
                                    : reply.topic,
@@ -153,6 +176,23 @@ void Api::administer(const std::string& topic, const std::string& payload, Reply
       publish_error(topic, command, request_id, ErrorCode::internal, e.what(), reply);
     }
   });
+}
+
+bool Api::stale_upload(const std::string& name, const json& request) {
+  std::optional<FunctionInfo> current;
+  try {
+    current = engine_.info(name);
+  } catch (const Error&) {
+    return false;  // new here: a node joining late gets the function
+  }
+  auto published = request.find("published_at");
+  auto updated = unix_seconds(current->updated_at);
+  if (published != request.end() && published->is_number() && updated && published->get<double>() > *updated) {
+    return false;  // published after this node's version was made
+  }
+  spdlog::warn("ignoring the retained upload of {}: this node's version {} is as new or newer (give uploads a "
+               "\"published_at\" to let a newer retained one replace it)", name, current->version);
+  return true;
 }
 
 std::string Api::run_admin(const std::string& command, const std::string& name, const json& request,

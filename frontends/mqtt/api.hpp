@@ -39,7 +39,9 @@ class Api {
 
  private:
   void invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply);
-  void administer(const std::string& topic, const std::string& payload, ReplyTo reply);
+  void administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained);
+  // A retained upload that would replace what this node has with something not newer: ignored, with a warning.
+  bool stale_upload(const std::string& name, const nlohmann::json& request);
   // One admin command; returns the answer's JSON text. Throws Error.
   std::string run_admin(const std::string& command, const std::string& name, const nlohmann::json& request,
                         const std::string& request_id);

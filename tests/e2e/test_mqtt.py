@@ -352,10 +352,12 @@ def test_a_node_joining_later_gets_retained_uploads(start_mqtt, client, tmp_path
     late = start_mqtt(client_id="late", data_dir=tmp_path / "late")
     assert client.expect("faas/response/admin/upload/calc")["version"] == 1
     assert client.call("faas/invoke/calc", {"args": [2, 2]}, "faas/response/invoke/calc")["result"] == 4
-    # Seen again at the next start: same code, so no new version.
+    # Seen again at the next start: this node has it already, so it is left alone.
     assert late.stop() == 0
     start_mqtt(client_id="late", data_dir=tmp_path / "late")
-    assert client.expect("faas/response/admin/upload/calc")["version"] == 1
+    with pytest.raises(AssertionError):
+        client.expect("faas/response/admin/upload/calc", timeout=1)
+    assert client.call("faas/admin/logs/calc", {}, "faas/response/admin/logs/calc")["logs"][0]["result"] == 4
     # Deleting for good: delete, then clear the retained upload (an empty retained message is not a command).
     client.publish("faas/admin/delete/calc", {})
     client.expect("faas/response/admin/delete/calc")
@@ -431,3 +433,42 @@ def test_a_broker_speaking_only_3_1_1(start_mqtt, client):
     assert client.call("faas/invoke/calc", {"args": [3, 4]}, "faas/response/invoke/calc")["result"] == 7
     # mosquitto logs each client's protocol: p2 is MQTT 3.1.1, p5 MQTT 5.
     assert "as v311 (p2," in (server.broker.directory / "mosquitto.log").read_text()
+
+
+def test_retained_admin_commands_other_than_uploads_do_nothing_at_restart(start_mqtt, client, tmp_path):
+    server = start_mqtt(client_id="victim-node", data_dir=tmp_path / "node")
+    upload(client, "victim", ADD)
+    assert client.call("faas/invoke/victim", {"args": [1, 1]}, "faas/response/invoke/victim")["result"] == 2
+    client.publish("faas/admin/delete/victim", {"request_id": "d1"}, retain=True)  # runs once, live
+    client.expect("faas/response/admin/delete/victim")
+    upload(client, "victim", ADD)
+    client.publish("faas/invoke/victim", {"args": [5, 5], "request_id": "retained-call"}, retain=True)
+    client.expect("faas/response/invoke/victim", where=lambda b: b["request_id"] == "retained-call")
+    assert server.stop() == 0
+    start_mqtt(client_id="victim-node", data_dir=tmp_path / "node")
+    # The retained delete and invoke came again with the subscription, and were ignored.
+    assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == ["victim"]
+    with pytest.raises(AssertionError):
+        client.expect("faas/response/invoke/victim", timeout=1, where=lambda b: b["request_id"] == "retained-call")
+    logs = client.call("faas/admin/logs/victim", {}, "faas/response/admin/logs/victim")["logs"]
+    assert [r["request_id"] for r in logs] == ["retained-call"]  # run once, live; not again at the restart
+    client.publish("faas/admin/delete/victim", b"", retain=True)
+    client.publish("faas/invoke/victim", b"", retain=True)
+
+
+def test_a_stale_retained_upload_never_rolls_back_a_newer_one(start_mqtt, client, tmp_path):
+    server = start_mqtt(client_id="node", data_dir=tmp_path / "node")
+    client.publish("faas/admin/upload/calc", {"code_b64": b64(ADD), "request_id": "old"}, retain=True)
+    client.expect("faas/response/admin/upload/calc", where=lambda b: b["request_id"] == "old")
+    upload(client, "calc", "def main(a, b):\n    return a * b\n")  # a newer version, not retained
+    assert server.stop() == 0
+    server = start_mqtt(client_id="node", data_dir=tmp_path / "node")
+    assert client.call("faas/invoke/calc", {"args": [3, 4]}, "faas/response/invoke/calc")["result"] == 12
+    # A retained upload that says it was published later than this node's version does replace it.
+    client.publish("faas/admin/upload/calc", {"code_b64": b64(ADD), "published_at": time.time() + 1,
+                                              "request_id": "newer"}, retain=True)
+    client.expect("faas/response/admin/upload/calc", where=lambda b: b["request_id"] == "newer")
+    assert server.stop() == 0
+    start_mqtt(client_id="node", data_dir=tmp_path / "node")
+    assert client.call("faas/invoke/calc", {"args": [3, 4]}, "faas/response/invoke/calc")["result"] == 7
+    client.publish("faas/admin/upload/calc", b"", retain=True)
