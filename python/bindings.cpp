@@ -32,7 +32,7 @@ using faas::ErrorCode;
 // The exception classes, made once at import. Each code's class derives from libfaas.Error and, where one fits,
 // from the built-in exception a Python caller would already catch.
 struct Exceptions {
-  py::object base, not_found, invalid_name, invalid_input, build_failed, overloaded, shutting_down;
+  py::object base, not_found, invalid_name, invalid_input, build_failed, overloaded, shutting_down, store_unavailable;
 
   py::handle for_code(ErrorCode code) const {
     switch (code) {
@@ -42,6 +42,7 @@ struct Exceptions {
       case ErrorCode::build_failed: return build_failed;
       case ErrorCode::overloaded: return overloaded;
       case ErrorCode::shutting_down: return shutting_down;
+      case ErrorCode::store_unavailable: return store_unavailable;
       case ErrorCode::internal: break;
     }
     return base;
@@ -232,7 +233,7 @@ Use it as a context manager, or call close() when done:
         engine.invoke("add", [1, 2])["result"]      # 3
 
 Errors raise libfaas.Error subclasses: FunctionNotFound, InvalidName, InvalidInput, BuildError,
-Overloaded, ShuttingDown.)doc";
+Overloaded, ShuttingDown, StoreUnavailable.)doc";
 
 }  // namespace
 
@@ -256,6 +257,9 @@ PYBIND11_MODULE(_core, module) {
                                           "The invocation queue is full; retry later.");
   exceptions->shutting_down =
       make_exception(module, "ShuttingDown", py::make_tuple(exceptions->base), "The engine is closed or closing.");
+  exceptions->store_unavailable = make_exception(
+      module, "StoreUnavailable", with(PyExc_OSError),
+      "The data dir takes no writes (disk full, I/O error, read-only); nothing was recorded. Retry later.");
 
   py::register_exception_translator([](std::exception_ptr raised) {
     try {

@@ -43,6 +43,7 @@ Response from_error(const Error& error) {
       retry_after = 1;
       break;
     case ErrorCode::shutting_down:
+    case ErrorCode::store_unavailable:
       status = 503;
       retry_after = 5;
       break;

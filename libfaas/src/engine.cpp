@@ -64,14 +64,14 @@ Engine::Impl::Impl(EngineConfig cfg)
 
   log = std::make_unique<store::RecordLog>(
       db_file, store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
-      [this](const Invocation& record) { committed(record); }, [this] { delivered(); });
+      [this](const Invocation& record, bool stored) { committed(record, stored); }, [this] { delivered(); });
 
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config.registry_poll);
 }
 
-void Engine::Impl::committed(const Invocation& record) {
+void Engine::Impl::committed(const Invocation& record, bool stored) {
   completed.fetch_add(1, std::memory_order_relaxed);
-  if (!record.ok()) failed.fetch_add(1, std::memory_order_relaxed);
+  if (!record.ok() || !stored) failed.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(running_mutex);
   running.erase(record.id);
 }
@@ -154,7 +154,8 @@ InvocationResult Engine::invoke(InvokeRequest request) {
   if (engine.executor->run_inline(*call)) {
     if (auto committed = engine.log->commit_inline(call->record)) {
       engine.delivered();
-      return std::move(*committed);
+      if (!committed->ok()) throw committed->error();
+      return std::move(*committed).value();
     }
     engine.log->append(std::move(call->record), deliver);
   } else {

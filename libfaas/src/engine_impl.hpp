@@ -27,7 +27,7 @@ struct Engine::Impl {
 
   // Counts an invocation in and makes its call, or throws the Error that refuses it.
   std::unique_ptr<runtime::Call> admit(InvokeRequest& request);
-  void committed(const Invocation& record);  // on the log writer, once a record is in the database
+  void committed(const Invocation& record, bool stored);  // on the log writer, for each record it took
   void delivered();                          // after its caller was answered
 
   EngineConfig config;

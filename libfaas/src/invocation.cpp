@@ -20,6 +20,7 @@ std::string_view to_string(ErrorCode code) noexcept {
     case ErrorCode::build_failed: return "build_failed";
     case ErrorCode::overloaded: return "overloaded";
     case ErrorCode::shutting_down: return "shutting_down";
+    case ErrorCode::store_unavailable: return "store_unavailable";
     case ErrorCode::internal: return "internal";
   }
   return "internal";

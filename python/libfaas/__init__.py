@@ -18,6 +18,7 @@ from ._core import (
     InvalidName,
     Overloaded,
     ShuttingDown,
+    StoreUnavailable,
     set_log_level,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "BuildError",
     "Overloaded",
     "ShuttingDown",
+    "StoreUnavailable",
     "set_log_level",
 ]
 __version__ = "0.1.0"

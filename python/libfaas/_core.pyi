@@ -25,6 +25,9 @@ class Overloaded(Error):
 class ShuttingDown(Error):
     """The engine is closed or closing."""
 
+class StoreUnavailable(Error, OSError):
+    """The data dir takes no writes (disk full, I/O error, read-only); nothing was recorded. Retry later."""
+
 def set_log_level(level: str) -> None:
     """Sets what the engine logs to stderr: trace, debug, info, warn (the default), error, critical or off."""
 

@@ -669,3 +669,47 @@ def test_the_data_dir_is_private_and_lock_files_do_not_linger(start_http, tmp_pa
     (functions / ".victim.lock").symlink_to(outside)
     server.delete("/admin/functions/victim")
     assert not outside.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs for a data dir, so that a test can fill it (needs root, as CI runs)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_never_answers_success_without_a_record(start_http, small_disk):
+    server = start_http(data_dir=small_disk / "data")
+    server.upload("echo", "def main(x):\n    return x\n")
+    server.upload("fill", "def main():\n    with open('ballast', 'wb') as f:\n        try:\n"
+                          "            while True:\n                f.write(b'x' * 65536)\n"
+                          "        except OSError:\n            pass\n    return 'full'\n")
+    assert server.invoke("fill").status_code in (200, 503)
+    answered, refused = [], 0
+    for i in range(60):
+        response = server.invoke("echo", i)
+        if response.status_code == 200:
+            answered.append(response.json()["id"])
+        else:
+            assert response.status_code == 503, response.text
+            assert response.json()["code"] == "store_unavailable" and response.headers["Retry-After"]
+            refused += 1
+    assert refused > 0, "the disk never filled up"
+    assert server.get("/admin/functions").status_code == 200  # reads go on
+    late = server.post("/admin/upload", files={"code": ("late.py", ADD)}, data={"name": "late"})
+    assert late.status_code == 503 and late.json()["code"] == "store_unavailable", late.text
+    # Every success that was answered is on record.
+    for invocation_id in answered:
+        assert server.get(f"/admin/invocations/{invocation_id}").status_code == 200, invocation_id
+    # Space comes back: the server recovers by itself.
+    (small_disk / "data" / "functions" / "fill" / "ballast").unlink()
+    deadline = time.monotonic() + 10
+    while (response := server.invoke("echo", "back")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert response.status_code == 200 and response.json()["result"] == "back"
+    assert server.get(f"/admin/invocations/{response.json()['id']}").status_code == 200
+    assert server.stop() == 0

@@ -19,6 +19,8 @@ enum class ErrorCode {
   build_failed,      // the uploaded code does not import or has no callable main, or pip failed
   overloaded,        // the invocation queue is full; retry later
   shutting_down,     // the engine is stopping and takes no new work
+  store_unavailable, // the data dir cannot take writes (disk full, I/O error, read-only, locked too long); retry
+                     // later: nothing was recorded, and an invocation's result was not given out
   internal,          // a broken invariant or an I/O failure of the server itself
 };
 

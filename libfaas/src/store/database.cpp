@@ -1,5 +1,6 @@
 #include "store/database.hpp"
 
+#include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
 #include "faas/error.hpp"
@@ -36,6 +37,20 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', 0);
 )SQL";
 
 }  // namespace
+
+Error store_error(const std::string& what, const SQLite::Exception& e) {
+  switch (e.getErrorCode()) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+      return Error(ErrorCode::store_unavailable, what + ": " + e.what());
+    default:
+      return Error(ErrorCode::internal, what + ": " + e.what());
+  }
+}
 
 std::unique_ptr<SQLite::Database> open_database(const std::filesystem::path& file) {
   try {

@@ -9,11 +9,17 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "faas/error.hpp"
+
 namespace faas::store {
 
 // Opens a connection, creating the file and schema on first use. Throws Error(internal) when the file cannot be
 // opened or was written by a newer libfaas.
 std::unique_ptr<SQLite::Database> open_database(const std::filesystem::path& file);
+
+// The Error for a failed database operation: store_unavailable when the disk or a lock is to blame (full, I/O
+// error, read-only, busy past the timeout), internal otherwise.
+Error store_error(const std::string& what, const SQLite::Exception& e);
 
 // RAII transaction that begins IMMEDIATE (takes the write lock up front, so it never fails half-way on a lock
 // upgrade) and rolls back unless committed.

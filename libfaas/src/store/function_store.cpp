@@ -26,7 +26,7 @@ auto guarded(const char* what, F&& body) {
   try {
     return body();
   } catch (const SQLite::Exception& e) {
-    throw Error(ErrorCode::internal, std::string(what) + ": " + e.what());
+    throw store_error(what, e);
   }
 }
 

@@ -65,7 +65,7 @@ void RecordLog::append(Invocation record, InvokeCallback done) {
   if (writer_waiting_ || (gathering_ && queue_.size() == gather_target_)) wake_writer_.notify_one();
 }
 
-std::optional<InvocationResult> RecordLog::commit_inline(Invocation& record) {
+std::optional<Outcome<InvocationResult>> RecordLog::commit_inline(Invocation& record) {
   {
     std::lock_guard lock(mutex_);
     if (!writer_waiting_ || !queue_.empty() || inline_active_ || stopping_) return std::nullopt;
@@ -74,9 +74,14 @@ std::optional<InvocationResult> RecordLog::commit_inline(Invocation& record) {
   }
   std::vector<Pending> batch;
   batch.push_back(Pending{std::move(record), {}, {}});
-  commit(batch);  // with the writer's connection: the writer is parked until inline_active_ clears
-  on_commit_(batch.front().record);
-  InvocationResult result{std::move(batch.front().record), std::move(batch.front().json)};
+  auto failure = commit(batch);  // with the writer's connection: the writer is parked until inline_active_ clears
+  on_commit_(batch.front().record, !failure);
+  std::optional<Outcome<InvocationResult>> result;
+  if (failure) {
+    result.emplace(*failure);
+  } else {
+    result.emplace(InvocationResult{std::move(batch.front().record), std::move(batch.front().json)});
+  }
   std::lock_guard lock(mutex_);
   inline_active_ = false;
   ++committed_;
@@ -117,15 +122,19 @@ void RecordLog::run() {
     batch.swap(queue_);
     lock.unlock();
 
-    commit(batch);
+    auto failure = commit(batch);
     auto now = Clock::now();
     auto interval = std::chrono::duration<double, std::micro>(now - last_commit).count();
     records_per_us = static_cast<double>(batch.size()) / std::max(interval, 1.0);
     last_commit = now;
     for (auto& pending : batch) {
-      on_commit_(pending.record);
+      on_commit_(pending.record, !failure);
       auto done = std::move(pending.done);
-      if (done) done(InvocationResult{std::move(pending.record), std::move(pending.json)});
+      if (done && failure) {
+        done(*failure);
+      } else if (done) {
+        done(InvocationResult{std::move(pending.record), std::move(pending.json)});
+      }
       on_delivered_();
     }
     auto count = batch.size();
@@ -137,10 +146,10 @@ void RecordLog::run() {
   }
 }
 
-void RecordLog::commit(std::vector<Pending>& batch) {
+std::optional<Error> RecordLog::commit(std::vector<Pending>& batch) {
   for (auto& pending : batch) pending.json = pending.record.to_json();
-  // A failed commit (disk full, a lock held past busy_timeout by another process) is retried; the calls are
-  // answered either way, since they did run, and the failure is logged loudly.
+  // A failed commit (disk full, a lock held past busy_timeout by another process) is retried; if it still fails,
+  // the calls get store_unavailable: nobody is told of a result that has no record.
   for (int attempt = 1;; ++attempt) {
     auto run = [](SQLite::Statement& statement) {
       statement.exec();
@@ -159,7 +168,7 @@ void RecordLog::commit(std::vector<Pending>& batch) {
         }
       }
       run(*commit_);
-      return;
+      return std::nullopt;
     } catch (const SQLite::Exception& e) {
       insert_->tryReset();
       begin_->tryReset();
@@ -172,8 +181,9 @@ void RecordLog::commit(std::vector<Pending>& batch) {
         }
       }
       if (attempt == 3) {
-        spdlog::error("lost {} invocation records: cannot commit them to the database: {}", batch.size(), e.what());
-        return;
+        spdlog::error("cannot commit {} invocation records ({}): their callers are told the store is unavailable",
+                      batch.size(), e.what());
+        return store_error("cannot record the invocation", e);
       }
       spdlog::warn("committing {} invocation records failed ({}), retrying", batch.size(), e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));

@@ -1,6 +1,8 @@
 // The invocation log: every record goes through one writer thread that commits whatever has queued up as one
 // transaction (group commit, as LevelDB's DBImpl::Write). A record's completion runs only after its transaction
-// committed, so an answered invocation is never lost to a crash of the process. Appending never blocks on disk.
+// committed, so an answered invocation is never lost to a crash of the process; a record that cannot be committed
+// (disk full, I/O error) completes with Error(store_unavailable) instead, so nothing claims a success that left no
+// record. Appending never blocks on disk.
 // A second thread checkpoints the WAL in the background, which keeps commits short (checkpointing inside the
 // writer's commits halved its throughput).
 #pragma once
@@ -31,8 +33,8 @@ class RecordLog {
     // wait for a fuller batch only when the records it waits for can arrive. Unset: it never waits.
     std::function<std::size_t()> outstanding;
   };
-  // Called on the writer thread for each committed record, before its callback (counters).
-  using CommitObserver = std::function<void(const Invocation&)>;
+  // Called on the writer thread for each record, committed or not, before its callback (counters).
+  using CommitObserver = std::function<void(const Invocation&, bool committed)>;
   // Called on the writer thread after each record's callback returned.
   using DeliveryObserver = std::function<void()>;
 
@@ -40,12 +42,13 @@ class RecordLog {
             DeliveryObserver on_delivered);
   ~RecordLog();  // commits what is queued, then stops
 
-  // Queues a record; `done` receives it with its JSON text once committed. Thread-safe, never blocks on disk.
+  // Queues a record; `done` receives it with its JSON text once committed, or Error(store_unavailable) when it
+  // could not be. Thread-safe, never blocks on disk.
   void append(Invocation record, InvokeCallback done);
-  // Commits one record on the calling thread when the writer is idle and returns it with its JSON text; returns
-  // nothing (leaving `record` untouched) when the writer is busy, and the record should be appended instead.
-  // A lone synchronous caller saves two thread hand-offs this way.
-  std::optional<InvocationResult> commit_inline(Invocation& record);
+  // Commits one record on the calling thread when the writer is idle and returns it with its JSON text (or the
+  // Error that kept it out of the database); returns nothing (leaving `record` untouched) when the writer is
+  // busy, and the record should be appended instead. A lone synchronous caller saves two thread hand-offs.
+  std::optional<Outcome<InvocationResult>> commit_inline(Invocation& record);
   // Waits until everything appended before this call is committed.
   void flush();
   // Commits what is queued and stops the writer; call once, after the last append.
@@ -64,7 +67,8 @@ class RecordLog {
 
   void run();
   void checkpoint_loop();
-  void commit(std::vector<Pending>& batch);
+  // Commits the batch in one transaction (retrying a failure twice); the Error when it could not.
+  std::optional<Error> commit(std::vector<Pending>& batch);
   void trim(const std::string& function);
 
   Options options_;

@@ -18,7 +18,11 @@ namespace faas {
 
 namespace {
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& path) {
-  throw Error(ErrorCode::internal, what + " " + path.string() + ": " + std::strerror(errno));
+  int error = errno;
+  // The disk, not the request: the caller may retry once space returns.
+  bool store = error == ENOSPC || error == EDQUOT || error == EROFS || error == EIO;
+  throw Error(store ? ErrorCode::store_unavailable : ErrorCode::internal,
+              what + " " + path.string() + ": " + std::strerror(error));
 }
 }  // namespace
 
