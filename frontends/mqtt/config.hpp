@@ -22,6 +22,9 @@ struct MqttConfig {
   std::string ca_file, cert_file, key_file;     // TLS (ssl:// brokers)
   unsigned upload_threads = 2;                  // uploads may run pip; other admin commands have their own thread
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(5)};  // for answers still being published
+  // Answers produced while the broker is away wait in memory up to this many bytes; past it the oldest are
+  // dropped (their records stay in the logs) and counted.
+  std::size_t max_buffered_bytes = 64 * 1024 * 1024;
 };
 
 }  // namespace faas::mqtt

@@ -2,7 +2,10 @@
 #include "transport.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include <mqtt/async_client.h>
@@ -46,8 +49,10 @@ struct Transport::Impl {
       : config(config),
         filters(std::move(filters)),
         handler(std::move(handler)),
+        // Paho's own offline buffer is off: it would send what it holds before we can subscribe again.
         client(config.broker, config.client_id,
-               paho::create_options(config.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 100000), nullptr),
+               paho::create_options(config.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 0), nullptr),
+        listener(*this),
         status_topic(config.response_topic + "/server/" + config.client_id),
         broker_port(port_of(config.broker)) {
     auto builder = paho::connect_options_builder();
@@ -83,7 +88,11 @@ struct Transport::Impl {
     }
 
     client.set_connected_handler([this](const std::string&) { on_connected(); });
-    client.set_connection_lost_handler([](const std::string& cause) {
+    client.set_connection_lost_handler([this](const std::string& cause) {
+      {
+        std::lock_guard lock(mutex);
+        ready = false;
+      }
       spdlog::warn("lost the broker ({}); reconnecting", cause.empty() ? "no reason given" : cause);
     });
     client.set_message_callback([this](paho::const_message_ptr message) { on_message(*message); });
@@ -96,21 +105,97 @@ struct Transport::Impl {
         .dump();
   }
 
-  // Runs after every successful connection; the first one is completed by connect() itself.
-  void on_connected() {
-    if (!initial_done.load()) return;
-    spdlog::info("reconnected to {}", config.broker);
-    after_connect(false);
-  }
+  // When the broker has acknowledged our subscriptions, the rest may follow.
+  struct SubscribeListener : paho::iaction_listener {
+    explicit SubscribeListener(Impl& impl) : impl(impl) {}
+    void on_success(const paho::token&) override { impl.subscribed(); }
+    void on_failure(const paho::token&) override {
+      spdlog::error("the broker refused our subscriptions; trying again in a second");
+      std::thread([&impl = impl] {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        if (impl.client.is_connected()) impl.subscribe();
+      }).detach();
+    }
+    Impl& impl;
+  };
 
-  void after_connect(bool wait) {
+  // Runs after every successful connection, on Paho's thread, which must not wait for tokens.
+  void on_connected() {
+    if (initial_done.load()) spdlog::info("reconnected to {}", config.broker);
     if (broker_port > 0) set_tcp_nodelay_to_port(broker_port);
     // Subscribing again is harmless when the broker kept the session, and needed when it did not.
-    std::vector<paho::token_ptr> tokens;
-    for (const auto& filter : filters) tokens.push_back(client.subscribe(filter, 1));
-    client.publish(paho::make_message(status_topic, status_payload("online"), 1, true));
-    if (wait) {
-      for (auto& token : tokens) token->wait();
+    subscribe();
+  }
+
+  void subscribe() {
+    auto topics = paho::string_collection::create(filters);
+    client.subscribe(topics, paho::iasync_client::qos_collection(filters.size(), 1), nullptr, listener);
+  }
+
+  void subscribed() {
+    send(make(status_topic, status_payload("online"), {}, true));
+    // Then the answers that waited, oldest first; answers made meanwhile queue behind them.
+    for (;;) {
+      std::deque<Waiting> batch;
+      {
+        std::lock_guard lock(mutex);
+        if (waiting.empty()) {
+          ready = true;
+          subscribed_cv.notify_all();
+          return;
+        }
+        batch.swap(waiting);
+        waiting_bytes = 0;
+      }
+      while (!batch.empty()) {
+        auto& next = batch.front();
+        if (!send(make(next.topic, next.payload, next.correlation, false))) {
+          std::lock_guard lock(mutex);  // lost the broker again: keep them for the next connection
+          for (auto& rest : waiting) batch.push_back(std::move(rest));
+          waiting.swap(batch);
+          waiting_bytes = 0;
+          for (const auto& item : waiting) waiting_bytes += item.size();
+          return;
+        }
+        batch.pop_front();
+      }
+    }
+  }
+
+  static paho::message_ptr make(const std::string& topic, std::string payload, const std::string& correlation,
+                                 bool retained) {
+    auto message = paho::make_message(topic, std::move(payload), 1, retained);
+    if (!correlation.empty()) message->set_properties({{paho::property::CORRELATION_DATA, correlation}});
+    return message;
+  }
+
+  // Hands one message to Paho; false when the connection is gone.
+  bool send(const paho::message_ptr& message) {
+    try {
+      client.publish(message);
+      return true;
+    } catch (const paho::exception& e) {
+      if (client.is_connected()) spdlog::error("cannot publish to {}: {}", message->get_topic(), e.what());
+      return false;
+    }
+  }
+
+  struct Waiting {
+    std::string topic, payload, correlation;
+    std::size_t size() const { return topic.size() + payload.size() + correlation.size(); }
+  };
+
+  // Keeps an answer for the next connection, within max_buffered_bytes. mutex held.
+  void keep(Waiting item) {
+    waiting_bytes += item.size();
+    waiting.push_back(std::move(item));
+    while (waiting_bytes > config.max_buffered_bytes && waiting.size() > 1) {
+      waiting_bytes -= waiting.front().size();
+      waiting.pop_front();
+      if (dropped++ % 1000 == 0) {
+        spdlog::warn("the broker is away and {} bytes of answers wait: dropping the oldest ({} so far; their "
+                     "records are in the logs)", config.max_buffered_bytes, dropped);
+      }
     }
   }
 
@@ -135,7 +220,15 @@ struct Transport::Impl {
   std::vector<std::string> filters;
   Handler handler;
   paho::async_client client;
+  SubscribeListener listener;
   paho::connect_options connect_options;
+
+  std::mutex mutex;
+  std::condition_variable subscribed_cv;
+  bool ready = false;  // connected and subscribed: answers go straight to Paho
+  std::deque<Waiting> waiting;
+  std::size_t waiting_bytes = 0;
+  std::uint64_t dropped = 0;
   std::string status_topic;
   int broker_port;
   std::atomic<bool> initial_done{false};
@@ -157,7 +250,13 @@ bool Transport::connect(const std::function<bool()>& stop_requested) {
   for (;;) {
     try {
       impl.client.connect(impl.connect_options)->wait();
-      impl.after_connect(true);
+      {
+        // The connected handler subscribes; the server is up once the broker has acknowledged that.
+        std::unique_lock lock(impl.mutex);
+        if (!impl.subscribed_cv.wait_for(lock, std::chrono::seconds(10), [&] { return impl.ready; })) {
+          throw paho::exception(MQTTASYNC_FAILURE, "the broker did not acknowledge our subscriptions");
+        }
+      }
       impl.initial_done = true;
       std::fprintf(stderr, "faas-mqtt: connected to %s\n", impl.config.broker.c_str());
       std::string listed;
@@ -176,24 +275,30 @@ bool Transport::connect(const std::function<bool()>& stop_requested) {
 }
 
 void Transport::publish(const std::string& topic, std::string payload, const ReplyTo& reply) {
-  auto message = paho::make_message(topic, std::move(payload), 1, false);
-  if (!reply.correlation.empty()) {
-    message->set_properties({{paho::property::CORRELATION_DATA, reply.correlation}});
+  auto& impl = *impl_;
+  {
+    std::lock_guard lock(impl.mutex);
+    if (!impl.ready) return impl.keep({topic, std::move(payload), reply.correlation});
   }
-  try {
-    impl_->client.publish(message);
-  } catch (const paho::exception& e) {
-    spdlog::error("cannot publish to {}: {}", topic, e.what());
+  auto message = impl.make(topic, std::move(payload), reply.correlation, false);
+  if (!impl.send(message)) {  // the broker went away between the check and the send
+    std::lock_guard lock(impl.mutex);
+    impl.keep({topic, message->get_payload_str(), reply.correlation});
   }
 }
 
 void Transport::disconnect(std::chrono::milliseconds grace) {
   auto& impl = *impl_;
   auto deadline = std::chrono::steady_clock::now() + grace;
-  while (!impl.client.get_pending_delivery_tokens().empty() && std::chrono::steady_clock::now() < deadline) {
+  auto waiting = [&] {
+    std::lock_guard lock(impl.mutex);
+    return impl.waiting.size();
+  };
+  while ((!impl.client.get_pending_delivery_tokens().empty() || waiting() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (auto left = impl.client.get_pending_delivery_tokens().size()) {
+  if (auto left = impl.client.get_pending_delivery_tokens().size() + waiting()) {
     spdlog::warn("{} answers not acknowledged by the broker at exit", left);
   }
   try {

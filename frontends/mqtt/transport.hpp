@@ -39,10 +39,12 @@ class Transport {
   Transport& operator=(const Transport&) = delete;
 
   // Connects (retrying with backoff until it succeeds or stop_requested() turns true), subscribes, and from then
-  // on reconnects and resubscribes on its own. Returns false if stopped before connecting.
+  // on reconnects and resubscribes on its own. Returns false if stopped before connecting. After every connection
+  // the subscriptions come first, acknowledged by the broker, and only then the status and the answers buffered
+  // meanwhile: a broker that restarted without our session must know where requests go before anything else.
   bool connect(const std::function<bool()>& stop_requested);
-  // Publishes at QoS 1, not retained, with the reply's correlation data when it has some. Never blocks; a message
-  // that cannot be queued is logged and dropped.
+  // Publishes at QoS 1, not retained, with the reply's correlation data when it has some. Never blocks. While the
+  // broker is away (or until the subscriptions are back) answers wait in order, up to max_buffered_bytes.
   void publish(const std::string& topic, std::string payload, const ReplyTo& reply = {});
   // Waits until every publication is handed to the broker, at most `grace`; publishes the offline status;
   // disconnects.

@@ -472,3 +472,37 @@ def test_a_stale_retained_upload_never_rolls_back_a_newer_one(start_mqtt, client
     start_mqtt(client_id="node", data_dir=tmp_path / "node")
     assert client.call("faas/invoke/calc", {"args": [3, 4]}, "faas/response/invoke/calc")["result"] == 7
     client.publish("faas/admin/upload/calc", b"", retain=True)
+
+
+def test_after_a_broker_restart_the_subscription_comes_before_buffered_answers(start_mqtt, broker):
+    broker.stop()
+    broker.settings += "log_type all\n"  # the broker's log then shows every SUBSCRIBE and PUBLISH
+    broker.start()
+    server = start_mqtt("--max-workers", "4", client_id="reconnecting")
+    c = Client(broker)
+    upload(c, "slow", "import time\n\ndef main(i):\n    time.sleep(0.5)\n    return i\n")
+    for i in range(12):
+        c.publish("faas/invoke/slow", {"args": [i], "request_id": f"s{i}"})
+    time.sleep(0.2)  # calls are running: their answers will have nowhere to go
+    c.close()
+    broker.stop(9)
+    time.sleep(1.5)
+    restarted_at = len((broker.directory / "mosquitto.log").read_text().splitlines())
+    broker.start()  # same port; the broker lost every session (persistence false)
+    deadline = time.monotonic() + 40
+    while "reconnected to" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    after = (broker.directory / "mosquitto.log").read_text().splitlines()[restarted_at:]
+    ours = [line for line in after if "Received SUBSCRIBE from reconnecting" in line
+            or "Received PUBLISH from reconnecting" in line]
+    assert ours and "SUBSCRIBE" in ours[0], ours[:3]
+    assert any("faas/response/invoke/slow" in line for line in ours), "no buffered answer went out"
+    # Every call ran and is on record; and the server takes requests again.
+    c = Client(broker)
+    try:
+        logs = c.call("faas/admin/logs/slow", {}, "faas/response/admin/logs/slow")["logs"]
+        assert sorted(r["result"] for r in logs) == list(range(12))
+        assert c.call("faas/invoke/slow", {"args": [99]}, "faas/response/invoke/slow")["result"] == 99
+    finally:
+        c.close()
