@@ -8,7 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "engine_impl.hpp"
+#include "engine_state.hpp"
+#include "faas/engine.hpp"
 #include "runtime/python_host.hpp"
 #include "util/ids.hpp"
 #include "util/names.hpp"
@@ -27,7 +28,11 @@ constexpr std::size_t max_request_id = 256;
 
 }  // namespace
 
-Engine::Impl::Impl(EngineConfig cfg)
+struct Engine::Impl : EngineState {
+  using EngineState::EngineState;
+};
+
+EngineState::EngineState(EngineConfig cfg)
     : config(std::move(cfg)),
       max_in_flight(static_cast<std::uint64_t>(config.max_queue) + std::max(1u, config.max_concurrency)) {
   if (config.data_dir.empty()) throw Error(ErrorCode::invalid_input, "data_dir must not be empty");
@@ -69,21 +74,21 @@ Engine::Impl::Impl(EngineConfig cfg)
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config.registry_poll);
 }
 
-void Engine::Impl::committed(const Invocation& record, bool stored) {
+void EngineState::committed(const Invocation& record, bool stored) {
   completed.fetch_add(1, std::memory_order_relaxed);
   if (!record.ok() || !stored) failed.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(running_mutex);
   running.erase(record.id);
 }
 
-void Engine::Impl::delivered() {
+void EngineState::delivered() {
   if (in_flight.fetch_sub(1) == 1 && !accepting.load()) {
     std::lock_guard lock(drain_mutex);
     drained.notify_all();
   }
 }
 
-std::unique_ptr<runtime::Call> Engine::Impl::admit(InvokeRequest& request) {
+std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
   auto spec = registry->find(request.function);
   if (!spec) {
     check_function_name(request.function);
@@ -119,6 +124,12 @@ Engine::Engine(EngineConfig config) : impl_(std::make_unique<Impl>(std::move(con
 Engine::~Engine() { shutdown(); }
 
 const EngineConfig& Engine::config() const noexcept { return impl_->config; }
+
+FunctionInfo Engine::upload(std::string_view name, std::string_view code, std::optional<std::string_view> requirements) {
+  return upload_function(*impl_, name, code, requirements);
+}
+
+void Engine::remove(std::string_view name) { remove_function(*impl_, name); }
 
 std::vector<FunctionInfo> Engine::list() const { return impl_->functions->list(); }
 

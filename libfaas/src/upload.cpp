@@ -3,7 +3,7 @@
 // across threads and processes.
 #include <spdlog/spdlog.h>
 
-#include "engine_impl.hpp"
+#include "engine_state.hpp"
 #include "envs/requirements.hpp"
 #include "util/files.hpp"
 #include "util/hash.hpp"
@@ -38,10 +38,10 @@ void remove_upload_leftovers(const fs::path& functions_dir) {
   }
 }
 
-FunctionInfo Engine::upload(std::string_view name, std::string_view code, std::optional<std::string_view> requirements) {
+FunctionInfo upload_function(EngineState& engine, std::string_view name, std::string_view code,
+                             std::optional<std::string_view> requirements) {
   check_function_name(name);
-  if (!impl_->accepting) throw Error(ErrorCode::shutting_down, "the engine is shutting down");
-  auto& engine = *impl_;
+  if (!engine.accepting) throw Error(ErrorCode::shutting_down, "the engine is shutting down");
   std::string name_text(name);
 
   if (requirements) envs::check_requirements(*requirements);  // invalid_input naming the line
@@ -105,9 +105,8 @@ FunctionInfo Engine::upload(std::string_view name, std::string_view code, std::o
   return info;
 }
 
-void Engine::remove(std::string_view name) {
+void remove_function(EngineState& engine, std::string_view name) {
   check_function_name(name);
-  auto& engine = *impl_;
   std::string name_text(name);
   FileLock lock(lock_path(engine.functions_dir, name_text));
   if (!engine.functions->remove(name_text)) {

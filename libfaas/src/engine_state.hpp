@@ -1,16 +1,22 @@
-// Engine::Impl, shared by the files that implement the façade: engine.cpp (construction, admission, invocation,
-// reads, status, shutdown) and upload.cpp (staging and replacing functions).
+// What an Engine holds, shared by the files that implement the façade: engine.cpp (construction, admission,
+// invocation, reads, status, shutdown) and upload.cpp (staging and replacing functions). It needs none of the
+// façade's own header: Engine::Impl is this state and nothing more.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 
 #include "envs/venv_cache.hpp"
-#include "faas/engine.hpp"
+#include "faas/config.hpp"
+#include "faas/function_info.hpp"
+#include "faas/invocation.hpp"
 #include "registry.hpp"
 #include "runtime/executor.hpp"
 #include "store/function_store.hpp"
@@ -22,8 +28,8 @@ namespace faas {
 // Removes what interrupted uploads and deletes left under functions/ (upload.cpp).
 void remove_upload_leftovers(const std::filesystem::path& functions_dir);
 
-struct Engine::Impl {
-  explicit Impl(EngineConfig cfg);
+struct EngineState {
+  explicit EngineState(EngineConfig cfg);
 
   // Counts an invocation in and makes its call, or throws the Error that refuses it.
   std::unique_ptr<runtime::Call> admit(InvokeRequest& request);
@@ -54,5 +60,10 @@ struct Engine::Impl {
 
   std::once_flag shutdown_once;
 };
+
+// Engine::upload and Engine::remove (upload.cpp).
+FunctionInfo upload_function(EngineState& engine, std::string_view name, std::string_view code,
+                             std::optional<std::string_view> requirements);
+void remove_function(EngineState& engine, std::string_view name);
 
 }  // namespace faas
