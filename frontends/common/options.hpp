@@ -1,5 +1,5 @@
-// options.hpp — the command-line options and environment variables both servers share (docs/configuration.md), and the
-// logging they set up from them.
+// options.hpp — the command-line options and environment variables both servers share (docs/configuration.md),
+// and the logging they set up from them.
 #pragma once
 
 #include <optional>

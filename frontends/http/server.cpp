@@ -68,7 +68,9 @@ struct Shared {
 std::optional<std::pair<unsigned, std::string>> framing_problem(const bhttp::request<bhttp::string_body>& request) {
   auto hosts = request.count(bhttp::field::host);
   if (hosts > 1) return std::pair{400u, std::string("more than one Host header")};
-  if (hosts == 0 && request.version() >= 11) return std::pair{400u, std::string("an HTTP/1.1 request needs a Host header")};
+  if (hosts == 0 && request.version() >= 11) {
+    return std::pair{400u, std::string("an HTTP/1.1 request needs a Host header")};
+  }
   auto codings = request.count(bhttp::field::transfer_encoding);
   if (codings == 0) return std::nullopt;
   if (codings > 1) return std::pair{400u, std::string("more than one Transfer-Encoding header")};
@@ -156,10 +158,8 @@ class Session : public std::enable_shared_from_this<Session> {
       auto& from_here = shared_.per_address[address_];
       ++from_here;
       if (from_here > shared_.config.max_connections_per_address && !evict_one(&address_)) room = false;
-      if (room && static_cast<std::size_t>(shared_.metrics.connections()) > shared_.config.max_connections + evicted.size() &&
-          !evict_one(nullptr)) {
-        room = false;
-      }
+      auto open = static_cast<std::size_t>(shared_.metrics.connections());
+      if (room && open > shared_.config.max_connections + evicted.size() && !evict_one(nullptr)) room = false;
       if (room) unproven.push_back(weak_from_this());
       // Keep the list short: connections at its front that finished a request or closed leave it.
       while (!unproven.empty()) {
