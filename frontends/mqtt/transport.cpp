@@ -38,6 +38,15 @@ int port_of(const std::string& uri) {
   return 1883;
 }
 
+// Paho does not send while disconnected: what it held would go out on reconnection before we could subscribe
+// again. Its queue limit also counts messages waiting while connected, so it stays large.
+paho::create_options paho_options(const MqttConfig& config) {
+  paho::create_options options(config.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+  options.set_send_while_disconnected(false);
+  options.set_max_buffered_messages(1'000'000);
+  return options;
+}
+
 bool secure(const std::string& uri) {
   return uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 || uri.rfind("wss://", 0) == 0;
 }
@@ -49,9 +58,7 @@ struct Transport::Impl {
       : config(config),
         filters(std::move(filters)),
         handler(std::move(handler)),
-        // Paho's own offline buffer is off: it would send what it holds before we can subscribe again.
-        client(config.broker, config.client_id,
-               paho::create_options(config.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, 0), nullptr),
+        client(config.broker, config.client_id, paho_options(config), nullptr),
         listener(*this),
         status_topic(config.response_topic + "/server/" + config.client_id),
         broker_port(port_of(config.broker)) {

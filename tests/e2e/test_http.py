@@ -645,7 +645,7 @@ def test_requirements_that_steer_pip_are_refused_naming_the_line(http_server, li
 
 
 def test_what_a_function_writes_to_fd_2_is_its_output_not_the_server_log(start_http):
-    server = start_http()  # process isolation, the servers' default
+    server = start_http("--isolation", "process")  # in-process execution cannot capture file descriptors
     server.upload("noisy", "import os\n\ndef main():\n"
                            "    os.write(2, b'GET /admin/forged HTTP/1.1 200\\n' * 1000)\n"
                            "    return 'done'\n")
@@ -685,10 +685,12 @@ def small_disk(tmp_path):
 def test_a_full_disk_never_answers_success_without_a_record(start_http, small_disk):
     server = start_http(data_dir=small_disk / "data")
     server.upload("echo", "def main(x):\n    return x\n")
-    server.upload("fill", "def main():\n    with open('ballast', 'wb') as f:\n        try:\n"
-                          "            while True:\n                f.write(b'x' * 65536)\n"
+    # At most 64 MiB, into the small disk (named, since in-process functions share the server's working dir).
+    server.upload("fill", "def main(path):\n    with open(path, 'wb') as f:\n        try:\n"
+                          "            for _ in range(1024):\n                f.write(b'x' * 65536)\n"
                           "        except OSError:\n            pass\n    return 'full'\n")
-    assert server.invoke("fill").status_code in (200, 503)
+    ballast = small_disk / "ballast"
+    assert server.invoke("fill", str(ballast)).status_code in (200, 503)
     answered, refused = [], 0
     for i in range(60):
         response = server.invoke("echo", i)
@@ -706,7 +708,7 @@ def test_a_full_disk_never_answers_success_without_a_record(start_http, small_di
     for invocation_id in answered:
         assert server.get(f"/admin/invocations/{invocation_id}").status_code == 200, invocation_id
     # Space comes back: the server recovers by itself.
-    (small_disk / "data" / "functions" / "fill" / "ballast").unlink()
+    ballast.unlink()
     deadline = time.monotonic() + 10
     while (response := server.invoke("echo", "back")).status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.2)
