@@ -23,8 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (end == std::string_view::npos) end = text.size();
     auto line = text.substr(start, end - start);
     start = end + 1;
-    if (auto comment = line.find(" #"); comment != std::string_view::npos) line = line.substr(0, comment);
-    if (line.starts_with("#")) continue;
+    // pip's comments: '#' at the start of a line or after a space or tab.
+    for (auto hash = line.find('#'); hash != std::string_view::npos; hash = line.find('#', hash + 1)) {
+      if (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t') {
+        line = line.substr(0, hash);
+        break;
+      }
+    }
     if (line.find("://") != std::string_view::npos || line.find('@') != std::string_view::npos ||
         line.find('/') != std::string_view::npos) {
       std::abort();
