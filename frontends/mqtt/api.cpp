@@ -35,6 +35,23 @@ std::string request_id_in(const std::string& payload) {
 
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
+// Where an inbox entry's answer goes: the request's topic and its MQTT 5 reply-to, as CBOR (correlation data are
+// bytes).
+std::string encode_reply(const std::string& topic, const ReplyTo& reply) {
+  json value{{"topic", topic},
+             {"reply_topic", reply.topic},
+             {"correlation", json::binary(std::vector<std::uint8_t>(reply.correlation.begin(), reply.correlation.end()))}};
+  auto bytes = json::to_cbor(value);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::pair<std::string, ReplyTo> decode_reply(const std::string& bytes) {
+  json value = json::from_cbor(bytes);
+  const auto& correlation = value.at("correlation").get_binary();
+  return {value.at("topic").get<std::string>(),
+          ReplyTo{value.at("reply_topic").get<std::string>(), std::string(correlation.begin(), correlation.end())}};
+}
+
 // A record time ("YYYY-MM-DD HH:MM:SS.ffffff", local) as Unix seconds; nullopt when it does not parse.
 std::optional<double> unix_seconds(const std::string& local_time) {
   std::tm parts{};
@@ -85,7 +102,11 @@ std::string Api::command_of(const std::string& topic) const {
   return rest.substr(0, rest.find('/'));
 }
 
-void Api::handle(Message message) {
+void Api::handle(Message message, Ack ack) {
+  if (route(message, ack)) ack();
+}
+
+bool Api::route(Message& message, Ack& ack) {
   const std::string& topic = message.topic;
   const std::string& payload = message.payload;
   ReplyTo& reply = message.reply;
@@ -94,57 +115,116 @@ void Api::handle(Message message) {
                                reply.topic == invoke_root_ || reply.topic.find_first_of("+#") != std::string::npos)) {
     // Answering there would turn a record into a request to ourselves (say, faas/admin/delete/x).
     reply.topic.clear();
-    return publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_input,
-                         "the Response Topic must be a topic name outside " + invoke_prefix_ + " and " + admin_prefix_,
-                         reply);
+    publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_input,
+                  "the Response Topic must be a topic name outside " + invoke_prefix_ + " and " + admin_prefix_,
+                  reply);
+    return true;
   }
-  if (payload.size() > config_.max_payload_bytes) {
-    return publish_error(topic, command, make_request_id(), ErrorCode::invalid_input,
-                         "the payload is larger than " + std::to_string(config_.max_payload_bytes) + " bytes", reply);
+  if (message.too_large || payload.size() > config_.max_payload_bytes) {
+    publish_error(topic, command, make_request_id(), ErrorCode::invalid_input,
+                  "the payload is larger than " + std::to_string(config_.max_payload_bytes) + " bytes", reply);
+    return true;
   }
   if (message.retained && command != "upload") {
     // Kept by the broker from some time ago and handed to us at every subscription: running it again would
     // delete a function or re-run a call at each restart (docs/mqtt.md).
     spdlog::warn("ignoring a retained {} request on {}: only uploads are taken from retained messages",
                  command.empty() ? "unknown" : command, topic);
-    return;
+    return true;
   }
   if (command == "invoke") {
     if (topic == invoke_root_) {
-      return publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_name,
-                           "the topic names no function: use " + invoke_prefix_ + "{name}", reply);
+      publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_name,
+                    "the topic names no function: use " + invoke_prefix_ + "{name}", reply);
+      return true;
     }
-    return invoke(topic, topic.substr(invoke_prefix_.size()), payload, std::move(reply));
+    // Stopping: left unacknowledged, the request stays with the broker for our next start.
+    if (stopping_.load()) return false;
+    invoke(topic, topic.substr(invoke_prefix_.size()), payload, std::move(reply), std::move(ack));
+    return false;
   }
   if (starts_with(topic, admin_prefix_)) {
     // An empty message on an upload topic is how a client clears a retained upload (docs/mqtt.md); an upload
     // needs code anyway, so it is no command.
-    if (payload.empty() && command == "upload") return;
-    return administer(topic, payload, std::move(reply), message.retained);
+    if (payload.empty() && command == "upload") return true;
+    administer(topic, payload, std::move(reply), message.retained);
+    return true;
   }
   publish_error(topic, command, request_id_in(payload), ErrorCode::invalid_input, "no such command", reply);
+  return true;
 }
 
-void Api::invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply) {
-  InvokeRequest request;
+void Api::invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply, Ack ack) {
+  AcceptedRequest accepted;
+  accepted.source = "mqtt";
+  auto& request = accepted.request;
   request.function = std::move(name);
   try {
     parse_invoke_body(payload, request);
   } catch (const Error& e) {
-    return publish_error(topic, "invoke", request_id_in(payload), e.code(), e.what(), reply);
+    publish_error(topic, "invoke", request_id_in(payload), e.code(), e.what(), reply);
+    return ack();
   }
   if (request.request_id.empty()) request.request_id = make_request_id();
   std::string request_id = request.request_id;
+  accepted.reply = encode_reply(topic, reply);
+  // Acknowledged once committed: from then on a crash cannot lose it (resume() answers it at the next start).
+  engine_.accept(std::move(accepted), [this, topic, request_id, reply = std::move(reply), ack = std::move(ack)](
+                                          Outcome<AcceptedRequest> outcome) mutable {
+    if (!outcome.ok()) {
+      const Error& error = outcome.error();
+      publish_error(topic, "invoke", request_id, error.code(), error.what(), reply);
+      return ack();
+    }
+    ack();
+    // Once stopping, the engine refuses new calls: this one stays in the inbox for the next start.
+    if (!stopping_.load()) run(std::move(outcome.value().request), topic, std::move(reply));
+  });
+}
+
+void Api::run(InvokeRequest request, const std::string& topic, ReplyTo reply) {
   std::string answer_topic = reply.topic.empty() ? config_.response_topic + "/invoke/" + request.function : reply.topic;
-  engine_.invoke_async(std::move(request),
-                       [this, topic, answer_topic = std::move(answer_topic), request_id = std::move(request_id),
-                        reply = std::move(reply)](Outcome<InvocationResult> outcome) {
-                         if (!outcome.ok()) {
-                           const Error& error = outcome.error();
-                           return publish_error(topic, "invoke", request_id, error.code(), error.what(), reply);
-                         }
-                         publish_(answer_topic, std::move(outcome.value().json), reply);
-                       });
+  std::string request_id = request.request_id;
+  std::string id = request.invocation_id;
+  engine_.invoke_async(std::move(request), [this, topic, answer_topic = std::move(answer_topic),
+                                            request_id = std::move(request_id), reply = std::move(reply),
+                                            id = std::move(id)](Outcome<InvocationResult> outcome) {
+    auto settle = [this, id] { engine_.settle(id); };
+    if (!outcome.ok()) {
+      const Error& error = outcome.error();
+      return publish_error(topic, "invoke", request_id, error.code(), error.what(), reply, settle);
+    }
+    publish_(answer_topic, std::move(outcome.value().json), reply, settle);
+  });
+}
+
+void Api::resume() {
+  auto unanswered = engine_.unsettled("mqtt");
+  if (unanswered.empty()) return;
+  std::size_t rerun = 0;
+  for (auto& accepted : unanswered) {
+    auto id = accepted.request.invocation_id;
+    std::pair<std::string, ReplyTo> where;
+    try {
+      where = decode_reply(accepted.reply);
+    } catch (const json::exception& e) {
+      spdlog::error("dropping inbox entry {}: its reply address is unreadable ({})", id, e.what());
+      engine_.settle(id);
+      continue;
+    }
+    auto& [topic, reply] = where;
+    if (auto record = engine_.record(id)) {
+      // It ran and was recorded; only its answer may not have reached the broker.
+      auto answer_topic =
+          reply.topic.empty() ? config_.response_topic + "/invoke/" + accepted.request.function : reply.topic;
+      publish_(answer_topic, std::move(*record), reply, [this, id] { engine_.settle(id); });
+      continue;
+    }
+    ++rerun;
+    run(std::move(accepted.request), topic, std::move(reply));
+  }
+  spdlog::info("answering {} requests accepted before the last stop ({} run again, the rest from their records)",
+               unanswered.size(), rerun);
 }
 
 void Api::administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained) {
@@ -157,7 +237,7 @@ void Api::administer(const std::string& topic, const std::string& payload, Reply
     return publish_error(topic, command, request_id_in(payload), ErrorCode::shutting_down,
                          "the server is shutting down", reply);
   }
-  // Off Paho's thread: uploads may run pip for minutes, the rest reads the database.
+  // Off the transport's thread: uploads may run pip for minutes, the rest reads the database.
   boost::asio::post(upload ? uploads_ : admin_, [this, topic, payload, command = std::move(command),
                                                  name = std::move(name), reply = std::move(reply), retained] {
     std::string request_id = request_id_in(payload);
@@ -168,7 +248,7 @@ void Api::administer(const std::string& topic, const std::string& payload, Reply
       auto answer = run_admin(command, name, request, request_id);
       publish_(reply.topic.empty() ? config_.response_topic + "/admin/" + command + (name.empty() ? "" : "/" + name)
                                    : reply.topic,
-               std::move(answer), reply);
+               std::move(answer), reply, {});
     } catch (const Error& e) {
       publish_error(topic, command, request_id, e.code(), e.what(), reply);
     } catch (const std::exception& e) {
@@ -239,15 +319,16 @@ std::string Api::run_admin(const std::string& command, const std::string& name, 
 }
 
 void Api::publish_error(const std::string& topic, const std::string& command, const std::string& request_id,
-                        ErrorCode code, const std::string& error, const ReplyTo& reply) {
+                        ErrorCode code, const std::string& error, const ReplyTo& reply,
+                        std::function<void()> delivered) {
   std::string payload = json{{"error", error},
                              {"code", to_string(code)},
                              {"topic", topic},
                              {"command", command},
                              {"request_id", request_id}}
                             .dump();
-  if (!reply.topic.empty()) publish_(reply.topic, payload, reply);
-  publish_(config_.response_topic + "/error", std::move(payload), ReplyTo{});
+  if (!reply.topic.empty()) publish_(reply.topic, payload, reply, {});
+  publish_(config_.response_topic + "/error", std::move(payload), ReplyTo{}, std::move(delivered));
   spdlog::info("{}: {}", topic, error);
 }
 

@@ -1,9 +1,11 @@
 // api.hpp — faas-mqtt's topics over the engine (docs/mqtt.md), independent of the broker connection
 // (transport.hpp): each message becomes an engine call, each result or Error an answer.
 //
-// handle() runs on Paho's thread and never blocks on Python, pip or the database: invocations go to
-// Engine::invoke_async and are answered from its completion; uploads run on their own threads and the other admin
-// commands on another, so a slow pip install holds up neither.
+// handle() runs on the transport's thread and never blocks on Python, pip or the database. An invocation is
+// committed to the engine's inbox before the broker gets its acknowledgement, then runs through
+// Engine::invoke_async; its inbox entry is settled once the broker has acknowledged the answer, and resume()
+// answers at start what a crash left unanswered. Uploads run on their own threads and the other admin commands on
+// another, so a slow pip install holds up neither; they are acknowledged on arrival.
 #pragma once
 
 #include <atomic>
@@ -21,8 +23,10 @@ namespace faas::mqtt {
 
 class Api {
  public:
-  // Sends an answer: topic, payload, and the request's reply-to (for its correlation data).
-  using Publish = std::function<void(const std::string& topic, std::string payload, const ReplyTo& reply)>;
+  // Sends an answer: topic, payload, the request's reply-to (for its correlation data), and what to run once the
+  // broker has it.
+  using Publish = std::function<void(const std::string& topic, std::string payload, const ReplyTo& reply,
+                                     std::function<void()> delivered)>;
 
   Api(Engine& engine, const MqttConfig& config, Publish publish);
   ~Api();  // waits for admin commands still running
@@ -31,14 +35,23 @@ class Api {
   // Never the response tree.
   std::vector<std::string> filters() const;
 
-  void handle(Message message);
+  // Takes one message; `ack` acknowledges it to the broker (called once it is safe to).
+  void handle(Message message, Ack ack);
 
-  // Refuses admin commands from now on and waits for those running. Invocations still go to the engine, which
-  // refuses them once it shuts down.
+  // Answers the invocations accepted before the last stop that were not answered then: from their records when
+  // they had run, else by running them now. Call once at start, before connecting.
+  void resume();
+
+  // From now on requests are left unacknowledged (the broker keeps them for our next start) and admin commands
+  // refused; waits for the admin commands running.
   void stop_taking_requests();
 
  private:
-  void invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply);
+  // False when the message was not taken and must not be acknowledged now.
+  bool route(Message& message, Ack& ack);
+  void invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply, Ack ack);
+  // Runs an accepted invocation and publishes its answer; the inbox entry is settled once the broker has it.
+  void run(InvokeRequest request, const std::string& topic, ReplyTo reply);
   void administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained);
   // A retained upload that would replace what this node has with something not newer: ignored, with a warning.
   bool stale_upload(const std::string& name, const nlohmann::json& request);
@@ -48,7 +61,8 @@ class Api {
   std::string command_of(const std::string& topic) const;
   // A request that could not be processed, on <response>/error (and on its Response Topic, if it named one).
   void publish_error(const std::string& topic, const std::string& command, const std::string& request_id,
-                     ErrorCode code, const std::string& error, const ReplyTo& reply);
+                     ErrorCode code, const std::string& error, const ReplyTo& reply,
+                     std::function<void()> delivered = {});
 
   Engine& engine_;
   const MqttConfig& config_;

@@ -27,7 +27,7 @@ std::string default_client_id() {
 
 int serve(int argc, char** argv) {
   // Signals are taken by a thread of our own through sigwait; every thread started from here on (logging,
-  // engine, Paho) inherits the blocked mask.
+  // engine, transport) inherits the blocked mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -97,22 +97,24 @@ int serve(int argc, char** argv) {
   Engine engine(common.engine);
   std::unique_ptr<mqtt::Transport> transport;
   mqtt::Api api(engine, config, [&transport](const std::string& topic, std::string payload,
-                                             const mqtt::ReplyTo& reply) {
-    transport->publish(topic, std::move(payload), reply);
+                                             const mqtt::ReplyTo& reply, std::function<void()> delivered) {
+    transport->publish(topic, std::move(payload), reply, std::move(delivered));
   });
-  transport = std::make_unique<mqtt::Transport>(config, api.filters(),
-                                                [&api](mqtt::Message message) { api.handle(std::move(message)); });
+  transport = std::make_unique<mqtt::Transport>(
+      config, api.filters(), [&api](mqtt::Message message, mqtt::Ack ack) { api.handle(std::move(message), ack); });
   spdlog::info("isolation {}, data dir {}, client id {}", to_string(common.engine.isolation),
                common.engine.data_dir.string(), config.client_id);
+  api.resume();  // answers wait for the subscriptions, like every answer made while disconnected
   if (transport->connect([&] { return stop.load(); })) {
     while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   waiter.join();
   // The subscriptions stay: they are the broker's queue of requests for our next start.
   api.stop_taking_requests();
-  engine.shutdown();  // lets queued and running invocations finish, each bounded by its timeout; answers go out
-  transport->disconnect(config.shutdown_grace);
-  transport.reset();  // Paho's threads end before `api`, which they call into
+  engine.drain();  // lets queued and running invocations finish, each bounded by its timeout; answers go out
+  transport->disconnect(config.shutdown_grace);  // the broker's acknowledgements settle their inbox entries
+  transport.reset();  // its thread ends before `api`, which it calls into
+  engine.shutdown();  // commits the last settlements
   spdlog::info("stopped");
   return 0;
 }

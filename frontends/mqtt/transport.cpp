@@ -1,55 +1,113 @@
-// transport.cpp — the Paho client behind Transport: connect options, TLS, session, subscriptions and status.
+// transport.cpp — the MQTT client behind Transport, on one Asio thread: TCP or TLS, CONNECT with the last will,
+// SUBSCRIBE, then the status and the answers; QoS 1 both ways; keep-alive; reconnection with backoff.
 #include "transport.hpp"
 
-#include <atomic>
-#include <condition_variable>
+#include <array>
 #include <cstdio>
+#include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without it
 
-#include <mqtt/async_client.h>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "faas/invocation.hpp"
-#include "tcp_nodelay.hpp"
+#include "wire.hpp"
 
 namespace faas::mqtt {
 namespace {
 
-namespace paho = ::mqtt;
-using nlohmann::json;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using TlsStream = asio::ssl::stream<tcp::socket>;
 
-int port_of(const std::string& uri) {
-  auto colon = uri.rfind(':');
+struct BrokerAddress {
+  bool tls = false;
+  std::string host;
+  std::string port;
+};
+
+// tcp://HOST[:PORT] or ssl://HOST[:PORT] (also mqtt:// and mqtts://); [v6] hosts in brackets.
+BrokerAddress parse_broker(const std::string& uri) {
+  auto bad = [&](const std::string& why) { return std::runtime_error("bad broker URI '" + uri + "': " + why); };
   auto scheme_end = uri.find("://");
-  if (colon != std::string::npos && (scheme_end == std::string::npos || colon > scheme_end + 2)) {
-    auto end = uri.find('/', colon);
-    try {
-      return std::stoi(uri.substr(colon + 1, end == std::string::npos ? std::string::npos : end - colon - 1));
-    } catch (const std::exception&) {
-      return -1;
-    }
+  if (scheme_end == std::string::npos) throw bad("use tcp://HOST:PORT or ssl://HOST:PORT");
+  std::string scheme = uri.substr(0, scheme_end);
+  BrokerAddress out;
+  if (scheme == "ssl" || scheme == "mqtts") {
+    out.tls = true;
+  } else if (scheme != "tcp" && scheme != "mqtt") {
+    throw bad("the scheme must be tcp:// or ssl://");
   }
-  if (uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0) return 8883;
-  if (uri.rfind("ws://", 0) == 0) return 80;
-  if (uri.rfind("wss://", 0) == 0) return 443;
-  return 1883;
+  std::string rest = uri.substr(scheme_end + 3);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.rfind('[', 0) == 0) {
+    auto close = rest.find(']');
+    if (close == std::string::npos) throw bad("an unclosed [");
+    out.host = rest.substr(1, close - 1);
+    rest.erase(0, close + 1);
+    if (!rest.empty() && rest[0] != ':') throw bad("text after the host");
+    if (!rest.empty()) out.port = rest.substr(1);
+  } else {
+    auto colon = rest.rfind(':');
+    out.host = rest.substr(0, colon);
+    if (colon != std::string::npos) out.port = rest.substr(colon + 1);
+  }
+  if (out.host.empty() || out.host.find_first_of("/@ ?#") != std::string::npos) throw bad("no usable host");
+  if (out.port.empty()) out.port = out.tls ? "8883" : "1883";
+  if (out.port.size() > 5 || out.port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(out.port) < 1 || std::stoi(out.port) > 65535) {
+    throw bad("the port must be a number from 1 to 65535");
+  }
+  return out;
 }
 
-// Paho does not send while disconnected: what it held would go out on reconnection before we could subscribe
-// again. Its queue limit also counts messages waiting while connected, so it stays large.
-paho::create_options paho_options(const MqttConfig& config) {
-  paho::create_options options(config.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
-  options.set_send_while_disconnected(false);
-  options.set_max_buffered_messages(1'000'000);
-  return options;
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
 }
 
-bool secure(const std::string& uri) {
-  return uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 || uri.rfind("wss://", 0) == 0;
-}
+// One connection and its buffers: handlers hold it alive, so a buffer outlives every operation that uses it.
+struct Connection {
+  Connection(asio::io_context& io, asio::ssl::context& tls) : stream(io, tls) {}
+  TlsStream stream;  // plain connections use its socket alone
+  std::array<char, 64 * 1024> chunk{};
+  std::string in;
+  std::size_t in_used = 0;
+  std::size_t skip = 0;  // bytes of a too large PUBLISH still to be discarded
+  std::string out_next;  // packets waiting for the write in progress
+  std::string out_busy;  // the write in progress
+  bool writing = false;
+  bool close_when_written = false;
+  Clock::time_point last_received = Clock::now();
+};
+
+// An answer (or the status) on its way: waiting, or sent and not yet acknowledged (in flight).
+struct Outgoing {
+  std::string topic, payload, correlation;
+  bool retain = false;
+  std::function<void()> delivered;
+  std::uint16_t packet_id = 0;
+  std::size_t size() const { return topic.size() + payload.size() + correlation.size(); }
+};
+
+// A QoS 1 request taken from the broker and not acknowledged yet.
+struct Incoming {
+  std::uint64_t seq = 0;
+  std::uint16_t packet_id = 0;
+  bool acked = false;
+  bool earlier = false;      // came on a connection that is gone; the broker kept our session and sends it again
+  bool redelivered = false;  // that repeat arrived (and was not handed over twice)
+};
+
+enum class Phase { down, connecting, subscribing, ready };
 
 }  // namespace
 
@@ -58,142 +116,303 @@ struct Transport::Impl {
       : config(config),
         filters(std::move(filters)),
         handler(std::move(handler)),
-        client(config.broker, config.client_id, paho_options(config), nullptr),
-        listener(*this),
+        address(parse_broker(config.broker)),
+        version(config.mqtt_version == 5 ? wire::v5 : wire::v311),
+        max_packet(config.max_payload_bytes + 128 * 1024),
         status_topic(config.response_topic + "/server/" + config.client_id),
-        broker_port(port_of(config.broker)) {
-    auto builder = paho::connect_options_builder();
-    builder.mqtt_version(config.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1)
-        .keep_alive_interval(config.keep_alive)
-        .connect_timeout(std::chrono::seconds(10))
-        .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30))
-        .will(paho::will_options(status_topic, status_payload("offline"), 1, true));
-    // A persistent session: the broker keeps our subscriptions and queues QoS 1 requests while we are away.
-    if (config.mqtt_version == 5) {
-      builder.clean_start(false);
-    } else {
-      builder.clean_session(false);
-    }
-    if (!config.username.empty()) builder.user_name(config.username);
-    if (!config.password.empty()) builder.password(config.password);
-    if (secure(config.broker)) {
-      auto ssl = paho::ssl_options_builder();
-      ssl.enable_server_cert_auth(true).verify(true);  // the certificate's chain and that it names the broker's host
-      if (!config.ca_file.empty()) ssl.trust_store(config.ca_file);
-      if (!config.cert_file.empty()) ssl.key_store(config.cert_file);
-      if (!config.key_file.empty()) ssl.private_key(config.key_file);
-      ssl.error_handler([](const std::string& message) { spdlog::error("TLS: {}", message); });
-      builder.ssl(ssl.finalize());
-    }
-    connect_options = builder.finalize();
-    if (config.mqtt_version == 5) {
-      // Set on the final object: Paho C++ 1.2 keeps a pointer to the builder's properties through the
-      // assignment above, which dangles (valgrind shows it; the connect then crashes).
-      paho::properties session;
-      session.add({paho::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(config.session_expiry.count())});
-      connect_options.set_properties(session);
-    }
-
-    client.set_connected_handler([this](const std::string&) { on_connected(); });
-    client.set_connection_lost_handler([this](const std::string& cause) {
-      {
-        std::lock_guard lock(mutex);
-        ready = false;
+        tls_context(asio::ssl::context::tls_client),
+        resolver(io),
+        timer(io),
+        ping_timer(io),
+        work(asio::make_work_guard(io)) {
+    if (address.tls) {
+      try {
+        tls_context.set_verify_mode(asio::ssl::verify_peer);
+        if (config.ca_file.empty()) {
+          tls_context.set_default_verify_paths();
+        } else {
+          tls_context.load_verify_file(config.ca_file);
+        }
+        if (!config.cert_file.empty()) tls_context.use_certificate_chain_file(config.cert_file);
+        if (!config.key_file.empty()) tls_context.use_private_key_file(config.key_file, asio::ssl::context::pem);
+      } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot set up TLS for '" + config.broker + "': " + e.what());
       }
-      spdlog::warn("lost the broker ({}); reconnecting", cause.empty() ? "no reason given" : cause);
-    });
-    client.set_message_callback([this](paho::const_message_ptr message) { on_message(*message); });
+    }
+    thread = std::thread([this] { io.run(); });
+  }
+
+  ~Impl() {
+    io.stop();
+    if (thread.joinable()) thread.join();
   }
 
   std::string status_payload(const char* state) const {
-    return json{{"status", state},
-                {"client_id", config.client_id},
-                {"timestamp", format_local_time(Invocation::Clock::now())}}
+    return nlohmann::json{{"status", state},
+                          {"client_id", config.client_id},
+                          {"timestamp", format_local_time(Invocation::Clock::now())}}
         .dump();
   }
 
-  // When the broker has acknowledged our subscriptions, the rest may follow.
-  struct SubscribeListener : paho::iaction_listener {
-    explicit SubscribeListener(Impl& impl) : impl(impl) {}
-    void on_success(const paho::token&) override { impl.subscribed(); }
-    void on_failure(const paho::token&) override {
-      spdlog::error("the broker refused our subscriptions; trying again in a second");
-      std::thread([&impl = impl] {
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-        if (impl.client.is_connected()) impl.subscribe();
-      }).detach();
+  // --- connecting ---
+
+  void start_connect() {
+    phase = Phase::connecting;
+    auto c = conn = std::make_shared<Connection>(io, tls_context);
+    arm(timer, std::chrono::seconds(10), [this, c] {
+      if (c == conn && phase != Phase::ready) fail(c, "no answer from the broker within 10 s");
+    });
+    resolver.async_resolve(address.host, address.port, [this, c](auto ec, tcp::resolver::results_type found) {
+      if (c != conn) return;
+      if (ec) return fail(c, ec.message());
+      asio::async_connect(c->stream.next_layer(), found, [this, c](auto ec, const tcp::endpoint&) {
+        if (c != conn) return;
+        if (ec) return fail(c, ec.message());
+        boost::system::error_code ignored;
+        c->stream.next_layer().set_option(tcp::no_delay(true), ignored);  // answers are small and latency counts
+        if (!address.tls) return send_connect(c);
+        if (!is_ip_literal(address.host)) SSL_set_tlsext_host_name(c->stream.native_handle(), address.host.c_str());
+        c->stream.set_verify_callback(asio::ssl::host_name_verification(address.host));
+        c->stream.async_handshake(asio::ssl::stream_base::client, [this, c](auto ec) {
+          if (c != conn) return;
+          if (ec) return fail(c, "TLS: " + ec.message());
+          send_connect(c);
+        });
+      });
+    });
+  }
+
+  void send_connect(const std::shared_ptr<Connection>& c) {
+    wire::ConnectOptions options;
+    options.version = version;
+    options.client_id = config.client_id;
+    options.clean_start = false;  // a persistent session: the broker queues QoS 1 requests while we are away
+    options.keep_alive_s = static_cast<std::uint16_t>(std::min<long>(config.keep_alive.count(), 65535));
+    options.session_expiry_s = static_cast<std::uint32_t>(config.session_expiry.count());
+    options.receive_maximum = inbound_window;
+    options.will = wire::Will{status_topic, status_payload("offline"), true};
+    options.username = config.username;
+    options.password = config.password;
+    wire::put_connect(c->out_next, options);
+    flush(c);
+    read(c);
+  }
+
+  // Closes a connection that failed and schedules the next attempt.
+  void fail(const std::shared_ptr<Connection>& c, const std::string& reason) {
+    if (c != conn) return;
+    boost::system::error_code ignored;
+    c->stream.next_layer().close(ignored);
+    conn.reset();
+    bool was_ready = phase == Phase::ready;
+    phase = Phase::down;
+    ping_timer.cancel();
+    for (auto& taken : incoming) taken.earlier = true;
+    if (stopping) return;
+    auto wait = backoff;
+    if (was_ready) {
+      spdlog::warn("lost the broker ({}); reconnecting", reason);
+      wait = std::chrono::milliseconds(250);
+    } else {
+      spdlog::warn("cannot connect to {}: {}; retrying in {} ms", config.broker, reason, wait.count());
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(30'000));
     }
-    Impl& impl;
-  };
-
-  // Runs after every successful connection, on Paho's thread, which must not wait for tokens.
-  void on_connected() {
-    if (initial_done.load()) spdlog::info("reconnected to {}", config.broker);
-    if (broker_port > 0) set_tcp_nodelay_to_port(broker_port);
-    // Subscribing again is harmless when the broker kept the session, and needed when it did not.
-    subscribe();
+    arm(timer, wait, [this] {
+      if (!conn && !stopping) start_connect();
+    });
   }
 
-  void subscribe() {
-    auto topics = paho::string_collection::create(filters);
-    client.subscribe(topics, paho::iasync_client::qos_collection(filters.size(), 1), nullptr, listener);
+  // --- reading ---
+
+  void read(const std::shared_ptr<Connection>& c) {
+    auto on_read = [this, c](const boost::system::error_code& ec, std::size_t count) {
+      if (c != conn) return;
+      if (ec) return fail(c, ec == asio::error::eof ? "the broker closed the connection" : ec.message());
+      c->last_received = Clock::now();
+      c->in.append(c->chunk.data(), count);
+      try {
+        take_packets(c);
+      } catch (const wire::ProtocolError& e) {
+        return fail(c, std::string("protocol error: ") + e.what());
+      }
+      if (c == conn) read(c);
+    };
+    if (address.tls) {
+      c->stream.async_read_some(asio::buffer(c->chunk), on_read);
+    } else {
+      c->stream.next_layer().async_read_some(asio::buffer(c->chunk), on_read);
+    }
   }
 
-  void subscribed() {
-    send(make(status_topic, status_payload("online"), {}, true));
-    // Then the answers that waited, oldest first; answers made meanwhile queue behind them.
-    for (;;) {
-      std::deque<Waiting> batch;
-      {
-        std::lock_guard lock(mutex);
-        if (waiting.empty()) {
-          ready = true;
-          subscribed_cv.notify_all();
+  void take_packets(const std::shared_ptr<Connection>& c) {
+    while (c == conn) {
+      std::string_view available(c->in);
+      available.remove_prefix(c->in_used);
+      if (c->skip > 0) {
+        auto count = std::min(c->skip, available.size());
+        c->in_used += count;
+        c->skip -= count;
+        if (c->skip > 0) break;
+        continue;
+      }
+      auto header = wire::read_fixed_header(available);
+      if (!header) break;
+      if (header->remaining > max_packet) {
+        // Too large to keep: read its topic and packet id, skip the rest, and let the handler refuse it.
+        if (header->type() != wire::publish) throw wire::ProtocolError("an oversized packet");
+        auto head = available.substr(header->size, header->remaining);
+        auto publish = wire::decode_publish_head(header->first, head);
+        if (!publish) break;
+        c->in_used += header->size;
+        c->skip = header->remaining;
+        Message message;
+        message.topic = std::move(publish->topic);
+        message.retained = (header->first & 0x01) != 0;
+        message.too_large = true;
+        deliver(std::move(message), publish->qos, publish->packet_id, (header->first & 0x08) != 0);
+        continue;
+      }
+      if (available.size() < header->size + header->remaining) break;
+      auto body = available.substr(header->size, header->remaining);
+      c->in_used += header->size + header->remaining;
+      on_packet(c, wire::decode(header->first, body, version));
+    }
+    if (c->in_used == c->in.size()) {
+      c->in.clear();
+      c->in_used = 0;
+    } else if (c->in_used > c->chunk.size()) {
+      c->in.erase(0, c->in_used);
+      c->in_used = 0;
+    }
+  }
+
+  void on_packet(const std::shared_ptr<Connection>& c, wire::Packet packet) {
+    if (auto* ack = std::get_if<wire::ConnAck>(&packet)) return on_connack(c, *ack);
+    if (phase == Phase::connecting) throw wire::ProtocolError("a packet before CONNACK");
+    if (auto* message = std::get_if<wire::Publish>(&packet)) {
+      Message out;
+      out.topic = std::move(message->topic);
+      out.payload = std::move(message->payload);
+      out.retained = message->retain;
+      out.reply = ReplyTo{std::move(message->response_topic), std::move(message->correlation)};
+      return deliver(std::move(out), message->qos, message->packet_id, message->dup);
+    }
+    if (auto* ack = std::get_if<wire::PubAck>(&packet)) return on_puback(ack->packet_id);
+    if (auto* ack = std::get_if<wire::SubAck>(&packet)) return on_suback(c, *ack);
+    if (auto* bye = std::get_if<wire::Disconnect>(&packet)) {
+      return fail(c, "the broker disconnected us (reason " + std::to_string(bye->code) +
+                         (bye->reason.empty() ? "" : ": " + bye->reason) + ")");
+    }
+  }
+
+  void on_connack(const std::shared_ptr<Connection>& c, const wire::ConnAck& ack) {
+    if (phase != Phase::connecting) throw wire::ProtocolError("a second CONNACK");
+    if (ack.code != 0) {
+      return fail(c, "the broker refused the connection (code " + std::to_string(ack.code) +
+                         (ack.reason.empty() ? "" : ": " + ack.reason) + ")");
+    }
+    if (!ack.session_present) incoming.clear();  // the broker forgot them: it will not send them again
+    outbound_window = std::min<std::size_t>(ack.receive_maximum, max_outbound_window);
+    keep_alive = ack.server_keep_alive ? std::chrono::seconds(*ack.server_keep_alive) : config.keep_alive;
+    if (keep_alive.count() > 0) ping(c);
+    send_acks();  // requests taken before the connection broke and committed since
+    subscribe(c);
+  }
+
+  // Subscribing again is harmless when the broker kept our session, and needed when it did not.
+  void subscribe(const std::shared_ptr<Connection>& c) {
+    phase = Phase::subscribing;
+    if (subscribe_id != 0) release_id(subscribe_id);
+    subscribe_id = allocate_id();
+    wire::put_subscribe(c->out_next, version, subscribe_id, filters);
+    flush(c);
+  }
+
+  void on_suback(const std::shared_ptr<Connection>& c, const wire::SubAck& ack) {
+    if (ack.packet_id != subscribe_id || phase != Phase::subscribing) return;
+    for (std::size_t i = 0; i < ack.codes.size(); ++i) {
+      if (ack.codes[i] >= 0x80) {
+        spdlog::error("the broker refused our subscription to {} (code {}); trying again in a second",
+                      i < filters.size() ? filters[i] : "?", ack.codes[i]);
+        return arm(timer, std::chrono::seconds(1), [this, c] {
+          if (c == conn && phase == Phase::subscribing) subscribe(c);
+        });
+      }
+    }
+    release_id(subscribe_id);
+    subscribe_id = 0;
+    timer.cancel();
+    phase = Phase::ready;
+    backoff = std::chrono::milliseconds(1000);
+    if (ever_ready) spdlog::info("reconnected to {}", config.broker);
+    // Only now what waited: first what the broker had not acknowledged (sent again, flagged as a repeat), then
+    // our status, then the answers made while it was away, oldest first.
+    for (auto& sent : inflight) {
+      wire::put_publish(c->out_next, version, sent.topic, sent.payload, sent.packet_id, sent.retain, true,
+                        sent.correlation);
+    }
+    waiting.push_front(Outgoing{status_topic, status_payload("online"), {}, true, {}, 0});
+    waiting_bytes += waiting.front().size();
+    pump();
+    {
+      std::lock_guard lock(mutex);
+      ever_ready = true;
+    }
+    ready_cv.notify_all();
+  }
+
+  // Keep-alive: a PINGREQ every three quarters of the interval; silence for one and a half intervals means the
+  // connection is dead even if TCP has not noticed.
+  void ping(const std::shared_ptr<Connection>& c) {
+    auto interval = std::max<std::chrono::milliseconds>(keep_alive * 3 / 4, std::chrono::milliseconds(500));
+    arm(ping_timer, interval, [this, c] {
+      if (c != conn) return;
+      if (Clock::now() - c->last_received > keep_alive * 3 / 2) return fail(c, "the broker stopped answering");
+      wire::put_pingreq(c->out_next);
+      flush(c);
+      ping(c);
+    });
+  }
+
+  // --- requests from the broker ---
+
+  void deliver(Message message, std::uint8_t qos, std::uint16_t packet_id, bool dup) {
+    if (qos == 0) return handler(std::move(message), [] {});
+    if (qos == 2) throw wire::ProtocolError("a QoS 2 PUBLISH on a QoS 1 subscription");
+    if (dup) {
+      for (auto& taken : incoming) {
+        if (taken.earlier && !taken.redelivered && taken.packet_id == packet_id) {
+          taken.redelivered = true;  // already handed over: its acknowledgement will answer this repeat
           return;
         }
-        batch.swap(waiting);
-        waiting_bytes = 0;
-      }
-      while (!batch.empty()) {
-        auto& next = batch.front();
-        if (!send(make(next.topic, next.payload, next.correlation, false))) {
-          std::lock_guard lock(mutex);  // lost the broker again: keep them for the next connection
-          for (auto& rest : waiting) batch.push_back(std::move(rest));
-          waiting.swap(batch);
-          waiting_bytes = 0;
-          for (const auto& item : waiting) waiting_bytes += item.size();
-          return;
-        }
-        batch.pop_front();
       }
     }
+    auto seq = next_seq++;
+    incoming.push_back(Incoming{seq, packet_id});
+    handler(std::move(message), [this, seq] { asio::post(io, [this, seq] { acknowledge(seq); }); });
   }
 
-  static paho::message_ptr make(const std::string& topic, std::string payload, const std::string& correlation,
-                                 bool retained) {
-    auto message = paho::make_message(topic, std::move(payload), 1, retained);
-    if (!correlation.empty()) message->set_properties({{paho::property::CORRELATION_DATA, correlation}});
-    return message;
+  void acknowledge(std::uint64_t seq) {
+    if (incoming.empty() || seq < incoming.front().seq || seq - incoming.front().seq >= incoming.size()) return;
+    incoming[seq - incoming.front().seq].acked = true;
+    send_acks();
   }
 
-  // Hands one message to Paho; false when the connection is gone.
-  bool send(const paho::message_ptr& message) {
-    try {
-      client.publish(message);
-      return true;
-    } catch (const paho::exception& e) {
-      if (client.is_connected()) spdlog::error("cannot publish to {}: {}", message->get_topic(), e.what());
-      return false;
+  // PUBACKs in the order the requests came, as MQTT asks: each waits for the ones before it.
+  void send_acks() {
+    if (!conn || phase == Phase::connecting || phase == Phase::down) return;
+    bool any = false;
+    while (!incoming.empty() && incoming.front().acked) {
+      wire::put_puback(conn->out_next, incoming.front().packet_id);
+      incoming.pop_front();
+      any = true;
     }
+    if (any) flush(conn);
   }
 
-  struct Waiting {
-    std::string topic, payload, correlation;
-    std::size_t size() const { return topic.size() + payload.size() + correlation.size(); }
-  };
+  // --- answers to the broker ---
 
-  // Keeps an answer for the next connection, within max_buffered_bytes. mutex held.
-  void keep(Waiting item) {
+  void keep(Outgoing item) {
     waiting_bytes += item.size();
     waiting.push_back(std::move(item));
     while (waiting_bytes > config.max_buffered_bytes && waiting.size() > 1) {
@@ -204,119 +423,188 @@ struct Transport::Impl {
                      "records are in the logs)", config.max_buffered_bytes, dropped);
       }
     }
+    pump();
   }
 
-  void on_message(const paho::message& message) {
-    Message out;
-    out.topic = message.get_topic();
-    out.payload = message.get_payload_str();
-    out.retained = message.is_retained();
-    if (config.mqtt_version == 5) {
-      const auto& props = message.get_properties();
-      if (props.contains(paho::property::RESPONSE_TOPIC)) {
-        out.reply.topic = paho::get<std::string>(props, paho::property::RESPONSE_TOPIC);
+  // Sends what waits, while the broker's window for unacknowledged publications has room.
+  void pump() {
+    if (phase == Phase::ready) {
+      while (!waiting.empty() && inflight.size() < outbound_window) {
+        Outgoing item = std::move(waiting.front());
+        waiting.pop_front();
+        waiting_bytes -= item.size();
+        try {
+          item.packet_id = allocate_id();
+          wire::put_publish(conn->out_next, version, item.topic, item.payload, item.packet_id, item.retain, false,
+                            item.correlation);
+        } catch (const std::length_error& e) {
+          release_id(item.packet_id);
+          spdlog::error("cannot publish to {}: {}", item.topic.substr(0, 200), e.what());
+          continue;
+        }
+        inflight.push_back(std::move(item));
       }
-      if (props.contains(paho::property::CORRELATION_DATA)) {
-        out.reply.correlation = paho::get<std::string>(props, paho::property::CORRELATION_DATA);
-      }
+      flush(conn);
     }
-    handler(std::move(out));
+    unsent = waiting.size() + inflight.size();
+  }
+
+  void on_puback(std::uint16_t packet_id) {
+    for (auto it = inflight.begin(); it != inflight.end(); ++it) {
+      if (it->packet_id != packet_id) continue;
+      auto delivered = std::move(it->delivered);
+      release_id(packet_id);
+      inflight.erase(it);
+      if (delivered) delivered();
+      break;
+    }
+    pump();
+  }
+
+  std::uint16_t allocate_id() {
+    do {
+      next_id = static_cast<std::uint16_t>(next_id == 65535 ? 1 : next_id + 1);
+    } while (id_used[next_id]);
+    id_used[next_id] = true;
+    return next_id;
+  }
+  void release_id(std::uint16_t id) { id_used[id] = false; }
+
+  // --- writing ---
+
+  void flush(const std::shared_ptr<Connection>& c) {
+    if (!c || c->writing || c->out_next.empty()) return;
+    c->writing = true;
+    c->out_busy.swap(c->out_next);
+    auto on_written = [this, c](const boost::system::error_code& ec, std::size_t) {
+      c->writing = false;
+      c->out_busy.clear();
+      if (c != conn) return;
+      if (ec) return fail(c, ec.message());
+      if (c->close_when_written && c->out_next.empty()) {
+        boost::system::error_code ignored;
+        c->stream.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+        if (closed) closed->set_value();
+        closed.reset();
+        return;
+      }
+      flush(c);
+    };
+    if (address.tls) {
+      asio::async_write(c->stream, asio::buffer(c->out_busy), on_written);
+    } else {
+      asio::async_write(c->stream.next_layer(), asio::buffer(c->out_busy), on_written);
+    }
+  }
+
+  template <class Duration, class Then>
+  static void arm(asio::steady_timer& which, Duration after, Then then) {
+    which.expires_after(after);
+    which.async_wait([then = std::move(then)](const boost::system::error_code& ec) {
+      if (!ec) then();
+    });
   }
 
   const MqttConfig& config;
   std::vector<std::string> filters;
   Handler handler;
-  paho::async_client client;
-  SubscribeListener listener;
-  paho::connect_options connect_options;
-
-  std::mutex mutex;
-  std::condition_variable subscribed_cv;
-  bool ready = false;  // connected and subscribed: answers go straight to Paho
-  std::deque<Waiting> waiting;
-  std::size_t waiting_bytes = 0;
-  std::uint64_t dropped = 0;
+  BrokerAddress address;
+  int version;
+  std::size_t max_packet;
   std::string status_topic;
-  int broker_port;
-  std::atomic<bool> initial_done{false};
+
+  // How many requests the broker may have unacknowledged with us (v5 Receive Maximum); 3.1.1 brokers use their
+  // own setting (mosquitto: max_inflight_messages).
+  static constexpr std::uint16_t inbound_window = 1000;
+  static constexpr std::size_t max_outbound_window = 1000;
+
+  asio::io_context io;
+  asio::ssl::context tls_context;
+  tcp::resolver resolver;
+  asio::steady_timer timer;       // connect timeout, reconnect delay, subscription retry
+  asio::steady_timer ping_timer;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::thread thread;
+
+  // The transport's thread only.
+  std::shared_ptr<Connection> conn;
+  Phase phase = Phase::down;
+  std::chrono::milliseconds backoff{1000};
+  std::chrono::seconds keep_alive{30};
+  std::size_t outbound_window = max_outbound_window;
+  std::deque<Incoming> incoming;
+  std::uint64_t next_seq = 1;
+  std::deque<Outgoing> waiting;
+  std::size_t waiting_bytes = 0;
+  std::deque<Outgoing> inflight;
+  std::vector<bool> id_used = std::vector<bool>(65536, false);
+  std::uint16_t next_id = 0;
+  std::uint16_t subscribe_id = 0;
+  std::uint64_t dropped = 0;
+  bool stopping = false;
+  std::shared_ptr<std::promise<void>> closed;
+
+  std::atomic<std::size_t> unsent{0};  // waiting + in flight, for disconnect()
+  std::mutex mutex;
+  std::condition_variable ready_cv;
+  bool ever_ready = false;
 };
 
-Transport::Transport(const MqttConfig& config, std::vector<std::string> filters, Handler handler) {
-  try {
-    impl_ = std::make_unique<Impl>(config, std::move(filters), std::move(handler));
-  } catch (const paho::exception& e) {
-    throw std::runtime_error("cannot use broker '" + config.broker + "': " + e.what());
-  }
-}
+Transport::Transport(const MqttConfig& config, std::vector<std::string> filters, Handler handler)
+    : impl_(std::make_unique<Impl>(config, std::move(filters), std::move(handler))) {}
 
 Transport::~Transport() = default;
 
 bool Transport::connect(const std::function<bool()>& stop_requested) {
   auto& impl = *impl_;
-  auto backoff = std::chrono::seconds(1);
-  for (;;) {
-    try {
-      impl.client.connect(impl.connect_options)->wait();
-      {
-        // The connected handler subscribes; the server is up once the broker has acknowledged that.
-        std::unique_lock lock(impl.mutex);
-        if (!impl.subscribed_cv.wait_for(lock, std::chrono::seconds(10), [&] { return impl.ready; })) {
-          throw paho::exception(MQTTASYNC_FAILURE, "the broker did not acknowledge our subscriptions");
-        }
-      }
-      impl.initial_done = true;
-      std::fprintf(stderr, "faas-mqtt: connected to %s\n", impl.config.broker.c_str());
-      std::string listed;
-      for (const auto& filter : impl.filters) listed += (listed.empty() ? "" : ", ") + filter;
-      spdlog::info("subscribed to {}; status on {}", listed, impl.status_topic);
-      return true;
-    } catch (const paho::exception& e) {
-      spdlog::warn("cannot connect to {}: {}; retrying in {} s", impl.config.broker, e.what(), backoff.count());
-    }
-    for (auto waited = std::chrono::milliseconds(0); waited < backoff; waited += std::chrono::milliseconds(100)) {
-      if (stop_requested()) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    backoff = std::min(backoff * 2, std::chrono::seconds(30));
+  asio::post(impl.io, [&impl] { impl.start_connect(); });
+  std::unique_lock lock(impl.mutex);
+  while (!impl.ready_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return impl.ever_ready; })) {
+    if (stop_requested()) return false;
   }
+  std::fprintf(stderr, "faas-mqtt: connected to %s\n", impl.config.broker.c_str());
+  std::string listed;
+  for (const auto& filter : impl.filters) listed += (listed.empty() ? "" : ", ") + filter;
+  spdlog::info("subscribed to {}; status on {}", listed, impl.status_topic);
+  return true;
 }
 
-void Transport::publish(const std::string& topic, std::string payload, const ReplyTo& reply) {
-  auto& impl = *impl_;
-  {
-    std::lock_guard lock(impl.mutex);
-    if (!impl.ready) return impl.keep({topic, std::move(payload), reply.correlation});
-  }
-  auto message = impl.make(topic, std::move(payload), reply.correlation, false);
-  if (!impl.send(message)) {  // the broker went away between the check and the send
-    std::lock_guard lock(impl.mutex);
-    impl.keep({topic, message->get_payload_str(), reply.correlation});
-  }
+void Transport::publish(const std::string& topic, std::string payload, const ReplyTo& reply,
+                        std::function<void()> delivered) {
+  asio::post(impl_->io, [&impl = *impl_, item = Outgoing{topic, std::move(payload), reply.correlation, false,
+                                                         std::move(delivered), 0}]() mutable {
+    impl.keep(std::move(item));
+  });
 }
 
 void Transport::disconnect(std::chrono::milliseconds grace) {
   auto& impl = *impl_;
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  auto waiting = [&] {
-    std::lock_guard lock(impl.mutex);
-    return impl.waiting.size();
-  };
-  while ((!impl.client.get_pending_delivery_tokens().empty() || waiting() > 0) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (auto left = impl.client.get_pending_delivery_tokens().size() + waiting()) {
-    spdlog::warn("{} answers not acknowledged by the broker at exit", left);
-  }
-  try {
-    if (impl.client.is_connected()) {
-      impl.client.publish(paho::make_message(impl.status_topic, impl.status_payload("offline"), 1, true))
-          ->wait_for(std::chrono::seconds(2));
-      impl.client.disconnect(std::chrono::seconds(2))->wait();
-    }
-  } catch (const paho::exception& e) {
-    spdlog::warn("disconnecting: {}", e.what());
-  }
+  auto deadline = Clock::now() + grace;
+  while (impl.unsent.load() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (auto left = impl.unsent.load()) spdlog::warn("{} answers not acknowledged by the broker at exit", left);
+
+  // The offline status (the will would say so too, but only after the broker notices), then DISCONNECT.
+  auto offline = std::make_shared<std::promise<void>>();
+  asio::post(impl.io, [&impl, offline] {
+    if (impl.phase != Phase::ready) return offline->set_value();
+    impl.keep(Outgoing{impl.status_topic, impl.status_payload("offline"), {}, true,
+                       [offline] { offline->set_value(); }, 0});
+  });
+  offline->get_future().wait_for(std::chrono::seconds(2));
+  auto closed = std::make_shared<std::promise<void>>();
+  asio::post(impl.io, [&impl, closed] {
+    impl.stopping = true;
+    impl.timer.cancel();
+    impl.ping_timer.cancel();
+    if (!impl.conn || impl.phase == Phase::connecting || impl.phase == Phase::down) return closed->set_value();
+    impl.closed = closed;
+    wire::put_disconnect(impl.conn->out_next);  // a normal disconnection: the broker drops our will
+    impl.conn->close_when_written = true;
+    impl.flush(impl.conn);
+  });
+  closed->get_future().wait_for(std::chrono::seconds(1));
+  impl.io.stop();
+  if (impl.thread.joinable()) impl.thread.join();
 }
 
 }  // namespace faas::mqtt

@@ -111,7 +111,8 @@ std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
   auto call = std::make_unique<runtime::Call>();
   call->function = std::move(spec);
   call->request = std::move(request);
-  call->record.id = make_time_ordered_uuid();
+  call->record.id =
+      call->request.invocation_id.empty() ? make_time_ordered_uuid() : std::move(call->request.invocation_id);
   {
     std::lock_guard lock(running_mutex);
     running.insert(call->record.id);
@@ -186,6 +187,32 @@ InvocationResult Engine::invoke(std::string_view name, const nlohmann::json& arg
   return invoke(std::move(request));
 }
 
+void Engine::accept(AcceptedRequest accepted, std::function<void(Outcome<AcceptedRequest>)> done) {
+  auto& request = accepted.request;
+  if (request.invocation_id.empty()) request.invocation_id = make_time_ordered_uuid();
+  store::RecordLog::InboxEntry entry{request.invocation_id, accepted.source, request.function,
+                                     invoke_body(request), accepted.reply};
+  impl_->log->accept(std::move(entry), [accepted = std::move(accepted), done = std::move(done)](
+                                           std::optional<Error> failure) mutable {
+    if (failure) return done(std::move(*failure));
+    done(std::move(accepted));
+  });
+}
+
+void Engine::settle(std::string invocation_id) { impl_->log->settle(std::move(invocation_id)); }
+
+std::vector<AcceptedRequest> Engine::unsettled(std::string_view source) const {
+  std::vector<AcceptedRequest> out;
+  for (auto& entry : impl_->log->inbox(std::string(source))) {
+    AcceptedRequest accepted{std::move(entry.source), {}, std::move(entry.reply)};
+    accepted.request.function = std::move(entry.function);
+    accepted.request.invocation_id = std::move(entry.id);
+    parse_invoke_body(entry.body, accepted.request);
+    out.push_back(std::move(accepted));
+  }
+  return out;
+}
+
 std::vector<std::string> Engine::logs(std::string_view name, std::size_t limit) const {
   info(name);  // not_found / invalid_name
   return impl_->log->read(std::string(name), limit);
@@ -227,17 +254,22 @@ Status Engine::status() const {
   return status;
 }
 
+void Engine::drain() {
+  auto& engine = *impl_;
+  std::call_once(engine.drain_once, [&engine] {
+    engine.accepting = false;
+    std::unique_lock lock(engine.drain_mutex);
+    auto limit = engine.config.timeout + std::chrono::seconds(5);
+    if (!engine.drained.wait_for(lock, limit, [&] { return engine.in_flight.load() == 0; })) {
+      spdlog::warn("{} invocations still running at shutdown", engine.in_flight.load());
+    }
+  });
+}
+
 void Engine::shutdown() {
+  drain();
   auto& engine = *impl_;
   std::call_once(engine.shutdown_once, [&engine] {
-    engine.accepting = false;
-    {
-      std::unique_lock lock(engine.drain_mutex);
-      auto limit = engine.config.timeout + std::chrono::seconds(5);
-      if (!engine.drained.wait_for(lock, limit, [&] { return engine.in_flight.load() == 0; })) {
-        spdlog::warn("{} invocations still running at shutdown", engine.in_flight.load());
-      }
-    }
     engine.registry->stop();
     engine.executor->stop();
     engine.log->stop();

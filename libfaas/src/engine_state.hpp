@@ -58,6 +58,7 @@ struct EngineState {
   mutable std::mutex running_mutex;
   std::unordered_set<std::string> running;
 
+  std::once_flag drain_once;
   std::once_flag shutdown_once;
 };
 

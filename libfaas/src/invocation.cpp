@@ -240,4 +240,12 @@ void parse_invoke_body(std::string_view body, InvokeRequest& request) {
   if (request.args.empty()) request.args = "[]";
 }
 
+std::string invoke_body(const InvokeRequest& request) {
+  std::string body = R"({"args":)" + request.args;
+  if (!request.kwargs.empty()) body += R"(,"kwargs":)" + request.kwargs;
+  auto request_id = nlohmann::json(request.request_id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  body += R"(,"request_id":)" + request_id + "}";
+  return body;
+}
+
 }  // namespace faas

@@ -12,6 +12,7 @@
 // process exits. With Isolation::process the engine never starts Python itself: its faas-worker processes do.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,16 @@ class Engine {
   // invoke_async returns an empty id.
   std::string invoke_async(InvokeRequest request, InvokeCallback done);
 
+  // The inbox, for frontends that acknowledge a request before answering it (faas-mqtt acknowledges a QoS 1
+  // request to the broker only once it is here). accept() gives the request an invocation id, commits it
+  // (batched with the other writes) and then hands it back to `accepted`, on an engine thread (it must not block),
+  // or the Error(store_unavailable) that kept it out. It stays in the inbox until settle() is called with its
+  // invocation id, once its answer was delivered. At start a frontend answers what unsettled() returns: from the
+  // record when the call had run (record()), else by invoking it (request.invocation_id is set).
+  void accept(AcceptedRequest request, std::function<void(Outcome<AcceptedRequest>)> accepted);
+  void settle(std::string invocation_id);
+  std::vector<AcceptedRequest> unsettled(std::string_view source) const;  // oldest first; throws Error
+
   // The function's records as JSON texts, oldest first: the newest `limit` (0 = all). Throws Error(not_found).
   std::vector<std::string> logs(std::string_view name, std::size_t limit = 1000) const;
   // One record by invocation id, once it is committed.
@@ -80,8 +91,10 @@ class Engine {
   Status status() const;
   const EngineConfig& config() const noexcept;
 
-  // Stops taking invocations, lets queued and running ones finish (each bounded by its timeout), commits every
-  // record and closes the database. Idempotent.
+  // Stops taking invocations and waits until those queued and running are answered (each bounded by its
+  // timeout). The store stays open: settle() and reads still work. Idempotent.
+  void drain();
+  // drain(), then commits everything queued and closes the database. Idempotent.
   void shutdown();
 
  private:

@@ -20,12 +20,23 @@ struct InvokeRequest {
   std::string args = "[]";   // JSON text of an array, passed positionally: main(*args)
   std::string kwargs;        // JSON text of an object passed as keywords; empty for none
   std::string request_id;    // empty: the engine generates a uuid4
+  std::string invocation_id; // the record's id; empty: the engine makes one (set for requests from the inbox)
+};
+
+// A request a frontend has acknowledged and must answer even across a crash (Engine::accept).
+struct AcceptedRequest {
+  std::string source;        // the frontend that took it, say "mqtt": each reads back its own at start
+  InvokeRequest request;     // request.invocation_id is set by accept() when empty
+  std::string reply;         // where the answer goes, in the frontend's own terms (bytes kept as they are)
 };
 
 // Parses a request body `{"args": [...], "kwargs": {...}?, "request_id": "..."?}` (the HTTP and MQTT shape) into
 // `request`, keeping args and kwargs as exact JSON text. Unknown keys are ignored. Throws Error(invalid_input)
 // saying what is wrong. An empty body means no arguments.
 void parse_invoke_body(std::string_view body, InvokeRequest& request);
+
+// The inverse: the body that parse_invoke_body reads back into `request` (args, kwargs, request_id).
+std::string invoke_body(const InvokeRequest& request);
 
 // Serialises a JSON value as compact text (for callers that hold arguments as nlohmann::json).
 std::string to_json_text(const nlohmann::json& value);

@@ -9,7 +9,7 @@ namespace faas::store {
 
 namespace {
 
-constexpr int schema_version = 1;
+constexpr int schema_version = 2;  // 2: the inbox
 
 constexpr const char* schema = R"SQL(
 CREATE TABLE IF NOT EXISTS functions (
@@ -34,6 +34,15 @@ CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, id)
 -- registry_version grows at every upload and delete, so other processes notice changes with one cheap read.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', 0);
+-- Requests a frontend acknowledged and has not answered yet (store/record_log.hpp), oldest first by rowid.
+-- `id` is the invocation id the request's record gets; `reply` says where the answer goes, in the frontend's terms.
+CREATE TABLE IF NOT EXISTS inbox (
+  id       TEXT NOT NULL UNIQUE,
+  source   TEXT NOT NULL,
+  function TEXT NOT NULL,
+  body     TEXT NOT NULL,
+  reply    BLOB NOT NULL
+);
 )SQL";
 
 }  // namespace

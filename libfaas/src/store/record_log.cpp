@@ -19,6 +19,9 @@ RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, Comm
   write_db_->exec("PRAGMA wal_autocheckpoint=0");
   insert_ = std::make_unique<SQLite::Statement>(*write_db_,
                                                 "INSERT INTO invocations (id, function, record) VALUES (?, ?, ?)");
+  accept_ = std::make_unique<SQLite::Statement>(
+      *write_db_, "INSERT OR IGNORE INTO inbox (id, source, function, body, reply) VALUES (?, ?, ?, ?, ?)");
+  settle_ = std::make_unique<SQLite::Statement>(*write_db_, "DELETE FROM inbox WHERE id = ?");
   begin_ = std::make_unique<SQLite::Statement>(*write_db_, "BEGIN IMMEDIATE");
   commit_ = std::make_unique<SQLite::Statement>(*write_db_, "COMMIT");
   rollback_ = std::make_unique<SQLite::Statement>(*write_db_, "ROLLBACK");
@@ -59,10 +62,39 @@ void RecordLog::checkpoint_loop() {
 
 void RecordLog::append(Invocation record, InvokeCallback done) {
   std::lock_guard lock(mutex_);
-  queue_.push_back(Pending{std::move(record), std::move(done), {}});
+  queue_.records.push_back(Pending{std::move(record), std::move(done), {}});
   ++appended_;
   // A busy writer picks it up with its next batch; a gathering one only needs waking once the batch is full.
-  if (writer_waiting_ || (gathering_ && queue_.size() == gather_target_)) wake_writer_.notify_one();
+  if (writer_waiting_ || (gathering_ && queue_.records.size() == gather_target_)) wake_writer_.notify_one();
+}
+
+void RecordLog::accept(InboxEntry entry, AcceptCallback done) {
+  std::lock_guard lock(mutex_);
+  queue_.accepts.push_back(Accepting{std::move(entry), std::move(done)});
+  if (writer_waiting_) wake_writer_.notify_one();
+}
+
+void RecordLog::settle(std::string id) {
+  std::lock_guard lock(mutex_);
+  queue_.settles.push_back(std::move(id));
+  if (writer_waiting_) wake_writer_.notify_one();
+}
+
+std::vector<RecordLog::InboxEntry> RecordLog::inbox(const std::string& source) {
+  std::lock_guard lock(read_mutex_);
+  try {
+    SQLite::Statement query(*read_db_,
+                            "SELECT id, function, body, reply FROM inbox WHERE source = ? ORDER BY rowid");
+    query.bind(1, source);
+    std::vector<InboxEntry> out;
+    while (query.executeStep()) {
+      out.push_back(InboxEntry{query.getColumn(0).getString(), source, query.getColumn(1).getString(),
+                               query.getColumn(2).getString(), query.getColumn(3).getString()});
+    }
+    return out;
+  } catch (const SQLite::Exception& e) {
+    throw store_error("cannot read the inbox", e);
+  }
 }
 
 std::optional<Outcome<InvocationResult>> RecordLog::commit_inline(Invocation& record) {
@@ -72,15 +104,16 @@ std::optional<Outcome<InvocationResult>> RecordLog::commit_inline(Invocation& re
     inline_active_ = true;
     ++appended_;
   }
-  std::vector<Pending> batch;
-  batch.push_back(Pending{std::move(record), {}, {}});
+  Batch batch;
+  batch.records.push_back(Pending{std::move(record), {}, {}});
   auto failure = commit(batch);  // with the writer's connection: the writer is parked until inline_active_ clears
-  on_commit_(batch.front().record, !failure);
+  auto& committed = batch.records.front();
+  on_commit_(committed.record, !failure);
   std::optional<Outcome<InvocationResult>> result;
   if (failure) {
     result.emplace(*failure);
   } else {
-    result.emplace(InvocationResult{std::move(batch.front().record), std::move(batch.front().json)});
+    result.emplace(InvocationResult{std::move(committed.record), std::move(committed.json)});
   }
   std::lock_guard lock(mutex_);
   inline_active_ = false;
@@ -100,7 +133,7 @@ void RecordLog::run() {
   using Clock = std::chrono::steady_clock;
   Clock::time_point last_commit;
   double records_per_us = 0;  // arrival rate measured over the last interval between commits
-  std::vector<Pending> batch;
+  Batch batch;
   std::unique_lock lock(mutex_);
   for (;;) {
     writer_waiting_ = true;
@@ -112,32 +145,24 @@ void RecordLog::run() {
     // throughput). Never wait for more records than calls are outstanding: a few callers waiting for this very
     // commit must not wait in vain. A slow stream, sequential callers and an idle server are committed at once.
     auto expected = static_cast<std::size_t>(records_per_us * static_cast<double>(gather_window.count()));
-    if (expected >= gather_min && options_.outstanding && queue_.size() < gather_max && !stopping_) {
+    if (expected >= gather_min && options_.outstanding && queue_.records.size() < gather_max && !stopping_) {
       gather_target_ = std::min({expected, gather_max, options_.outstanding()});
       gathering_ = true;
-      wake_writer_.wait_for(lock, gather_window, [&] { return queue_.size() >= gather_target_ || stopping_; });
+      wake_writer_.wait_for(lock, gather_window,
+                            [&] { return queue_.records.size() >= gather_target_ || stopping_; });
       gathering_ = false;
       if (inline_active_) continue;
     }
-    batch.swap(queue_);
+    std::swap(batch, queue_);
     lock.unlock();
 
     auto failure = commit(batch);
     auto now = Clock::now();
     auto interval = std::chrono::duration<double, std::micro>(now - last_commit).count();
-    records_per_us = static_cast<double>(batch.size()) / std::max(interval, 1.0);
+    records_per_us = static_cast<double>(batch.records.size()) / std::max(interval, 1.0);
     last_commit = now;
-    for (auto& pending : batch) {
-      on_commit_(pending.record, !failure);
-      auto done = std::move(pending.done);
-      if (done && failure) {
-        done(*failure);
-      } else if (done) {
-        done(InvocationResult{std::move(pending.record), std::move(pending.json)});
-      }
-      on_delivered_();
-    }
-    auto count = batch.size();
+    complete(batch, failure);
+    auto count = batch.records.size();
     batch.clear();
 
     lock.lock();
@@ -146,8 +171,23 @@ void RecordLog::run() {
   }
 }
 
-std::optional<Error> RecordLog::commit(std::vector<Pending>& batch) {
-  for (auto& pending : batch) pending.json = pending.record.to_json();
+void RecordLog::complete(Batch& batch, const std::optional<Error>& failure) {
+  // Accepted requests first: their acknowledgements are what the frontend waits for.
+  for (auto& accepting : batch.accepts) accepting.done(failure);
+  for (auto& pending : batch.records) {
+    on_commit_(pending.record, !failure);
+    auto done = std::move(pending.done);
+    if (done && failure) {
+      done(*failure);
+    } else if (done) {
+      done(InvocationResult{std::move(pending.record), std::move(pending.json)});
+    }
+    on_delivered_();
+  }
+}
+
+std::optional<Error> RecordLog::commit(Batch& batch) {
+  for (auto& pending : batch.records) pending.json = pending.record.to_json();
   // A failed commit (disk full, a lock held past busy_timeout by another process) is retried; if it still fails,
   // the calls get store_unavailable: nobody is told of a result that has no record.
   for (int attempt = 1;; ++attempt) {
@@ -157,7 +197,16 @@ std::optional<Error> RecordLog::commit(std::vector<Pending>& batch) {
     };
     try {
       run(*begin_);
-      for (auto& pending : batch) {
+      for (auto& accepting : batch.accepts) {
+        const auto& entry = accepting.entry;
+        accept_->bindNoCopy(1, entry.id);
+        accept_->bindNoCopy(2, entry.source);
+        accept_->bindNoCopy(3, entry.function);
+        accept_->bindNoCopy(4, entry.body);
+        accept_->bindNoCopy(5, entry.reply.data(), static_cast<int>(entry.reply.size()));
+        run(*accept_);
+      }
+      for (auto& pending : batch.records) {
         insert_->bindNoCopy(1, pending.record.id);
         insert_->bindNoCopy(2, pending.record.function);
         insert_->bindNoCopy(3, pending.json);
@@ -167,10 +216,16 @@ std::optional<Error> RecordLog::commit(std::vector<Pending>& batch) {
           trim(pending.record.function);
         }
       }
+      for (const auto& id : batch.settles) {
+        settle_->bindNoCopy(1, id);
+        run(*settle_);
+      }
       run(*commit_);
       return std::nullopt;
     } catch (const SQLite::Exception& e) {
       insert_->tryReset();
+      accept_->tryReset();
+      settle_->tryReset();
       begin_->tryReset();
       commit_->tryReset();
       if (sqlite3_get_autocommit(write_db_->getHandle()) == 0) {  // a transaction is still open
@@ -181,11 +236,11 @@ std::optional<Error> RecordLog::commit(std::vector<Pending>& batch) {
         }
       }
       if (attempt == 3) {
-        spdlog::error("cannot commit {} invocation records ({}): their callers are told the store is unavailable",
-                      batch.size(), e.what());
+        spdlog::error("cannot commit {} invocation records and {} accepted requests ({}): their callers are told "
+                      "the store is unavailable", batch.records.size(), batch.accepts.size(), e.what());
         return store_error("cannot record the invocation", e);
       }
-      spdlog::warn("committing {} invocation records failed ({}), retrying", batch.size(), e.what());
+      spdlog::warn("committing {} invocation records failed ({}), retrying", batch.records.size(), e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
     }
   }

@@ -3,6 +3,9 @@
 // committed, so an answered invocation is never lost to a crash of the process; a record that cannot be committed
 // (disk full, I/O error) completes with Error(store_unavailable) instead, so nothing claims a success that left no
 // record. Appending never blocks on disk.
+// The same writer keeps the inbox: requests a frontend has taken and must not lose before they are answered
+// (faas-mqtt acknowledges a QoS 1 request to the broker only once it is committed here). Accepting and settling
+// ride in the records' transactions, so the inbox costs no commits of its own under load.
 // A second thread checkpoints the WAL in the background, which keeps commits short (checkpointing inside the
 // writer's commits halved its throughput).
 #pragma once
@@ -33,6 +36,17 @@ class RecordLog {
     // wait for a fuller batch only when the records it waits for can arrive. Unset: it never waits.
     std::function<std::size_t()> outstanding;
   };
+  // A request in the inbox. `body` is its invoke body ({"args": ..., "kwargs": ..., "request_id": ...});
+  // `reply` is where its answer goes, in the frontend's own terms.
+  struct InboxEntry {
+    std::string id;  // the invocation id its record will have
+    std::string source;
+    std::string function;
+    std::string body;
+    std::string reply;
+  };
+  using AcceptCallback = std::function<void(std::optional<Error>)>;
+
   // Called on the writer thread for each record, committed or not, before its callback (counters).
   using CommitObserver = std::function<void(const Invocation&, bool committed)>;
   // Called on the writer thread after each record's callback returned.
@@ -49,6 +63,14 @@ class RecordLog {
   // Error that kept it out of the database); returns nothing (leaving `record` untouched) when the writer is
   // busy, and the record should be appended instead. A lone synchronous caller saves two thread hand-offs.
   std::optional<Outcome<InvocationResult>> commit_inline(Invocation& record);
+  // Queues an inbox entry; `done` runs on the writer thread once it is committed, or with the Error that kept it
+  // out. Never blocks on disk.
+  void accept(InboxEntry entry, AcceptCallback done);
+  // Queues the removal of an answered inbox entry; committed with the next batch.
+  void settle(std::string id);
+  // The inbox entries of `source`, oldest first.
+  std::vector<InboxEntry> inbox(const std::string& source);
+
   // Waits until everything appended before this call is committed.
   void flush();
   // Commits what is queued and stops the writer; call once, after the last append.
@@ -65,10 +87,29 @@ class RecordLog {
     std::string json;
   };
 
+  struct Accepting {
+    InboxEntry entry;
+    AcceptCallback done;
+  };
+  // What one transaction writes.
+  struct Batch {
+    std::vector<Pending> records;
+    std::vector<Accepting> accepts;
+    std::vector<std::string> settles;
+    bool empty() const { return records.empty() && accepts.empty() && settles.empty(); }
+    void clear() {
+      records.clear();
+      accepts.clear();
+      settles.clear();
+    }
+  };
+
   void run();
   void checkpoint_loop();
   // Commits the batch in one transaction (retrying a failure twice); the Error when it could not.
-  std::optional<Error> commit(std::vector<Pending>& batch);
+  std::optional<Error> commit(Batch& batch);
+  // Runs the callbacks of a batch after its transaction, with the Error if it failed.
+  void complete(Batch& batch, const std::optional<Error>& failure);
   void trim(const std::string& function);
 
   Options options_;
@@ -78,7 +119,7 @@ class RecordLog {
   std::mutex mutex_;
   std::condition_variable wake_writer_;
   std::condition_variable committed_cv_;
-  std::vector<Pending> queue_;
+  Batch queue_;
   bool writer_waiting_ = false;
   bool gathering_ = false;      // the writer waits up to gather_window for gather_target_ records
   std::size_t gather_target_ = 0;
@@ -94,6 +135,8 @@ class RecordLog {
   // Writer thread only.
   std::unique_ptr<SQLite::Database> write_db_;
   std::unique_ptr<SQLite::Statement> insert_;
+  std::unique_ptr<SQLite::Statement> accept_;
+  std::unique_ptr<SQLite::Statement> settle_;
   std::unique_ptr<SQLite::Statement> begin_;   // prepared once: parsing them cost a few us per commit
   std::unique_ptr<SQLite::Statement> commit_;
   std::unique_ptr<SQLite::Statement> rollback_;

@@ -1,4 +1,4 @@
-// tcp_nodelay.hpp — Nagle off on the broker connection, which Paho C cannot do itself.
+// tcp_nodelay.hpp — Nagle off on the broker connection, which Paho C cannot do itself (for the load generator).
 #pragma once
 
 namespace faas::mqtt {
