@@ -506,3 +506,54 @@ def test_after_a_broker_restart_the_subscription_comes_before_buffered_answers(s
         assert c.call("faas/invoke/slow", {"args": [99]}, "faas/response/invoke/slow")["result"] == 99
     finally:
         c.close()
+
+
+def test_a_killed_server_answers_every_acknowledged_request_after_restart(start_mqtt, broker, tmp_path):
+    """kill -9 under a QoS 1 stream: requests the server had acknowledged sit in its inbox and run (or are
+    answered from their records) at the next start; those it had not, the broker sends again."""
+    data = tmp_path / "crash"
+    server = start_mqtt("--max-workers", "8", client_id="crash", data_dir=data)
+    c = Client(broker)
+    upload(c, "work", "import time\n\ndef main(i):\n    time.sleep(0.02)\n    return i\n")
+    sent = []
+    stop_sending = threading.Event()
+
+    def stream():
+        next_at = time.monotonic()
+        while not stop_sending.is_set():
+            request_id = f"k{len(sent)}"
+            info = c.client.publish("faas/invoke/work", json.dumps({"args": [len(sent)], "request_id": request_id}),
+                                    qos=1)
+            sent.append((request_id, info))
+            next_at += 1 / 400
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        time.sleep(2)
+        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        time.sleep(1)  # requests keep coming while the server is down: the broker keeps them for its session
+        server = start_mqtt("--max-workers", "8", client_id="crash", data_dir=data)
+        time.sleep(1)
+    finally:
+        stop_sending.set()
+        sender.join()
+    for _, info in sent:
+        info.wait_for_publish(10)  # acknowledged by the broker: from here on it must be answered
+    answered = set()
+    deadline = time.monotonic() + 60
+    while len(answered) < len(sent) and time.monotonic() < deadline:
+        try:
+            message = c.messages.get(timeout=1)
+        except queue.Empty:
+            continue
+        if message.topic == "faas/response/invoke/work":
+            body = json.loads(message.payload)
+            assert body["status"] == "success", body
+            answered.add(body["request_id"])
+    c.close()
+    missing = {request_id for request_id, _ in sent} - answered
+    assert not missing, f"{len(missing)} of {len(sent)} acknowledged requests never answered: {sorted(missing)[:10]}"
+    log = server.log()
+    assert "requests accepted before the last stop" in log, log[-3000:]

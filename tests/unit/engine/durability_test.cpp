@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <future>
 #include <set>
 #include <thread>
 
@@ -52,6 +53,55 @@ TEST(Durability, EightThreadsTimesTwoThousandInvocationsAreAllRecorded) {
   std::set<std::string> stored;
   for (const auto& text : logs) stored.insert(json::parse(text)["id"].get<std::string>());
   EXPECT_EQ(stored, ids);
+}
+
+TEST(Durability, TheInboxKeepsAcceptedRequestsUntilTheyAreSettled) {
+  testing::TempDir dir;
+  auto config = testing::test_config(dir.path());
+  std::vector<std::string> ids;
+  const std::string reply("\0reply\xff", 7);  // the frontend's bytes, kept as they are
+  {
+    Engine engine(config);
+    engine.upload("calc", add_code);
+    for (int i = 0; i < 3; ++i) {
+      AcceptedRequest accepted{"mqtt", {}, reply};
+      accepted.request.function = "calc";
+      accepted.request.args = "[" + std::to_string(i) + ", 100000000000000000000000]";  // beyond 64 bits: kept exact
+      accepted.request.request_id = "r" + std::to_string(i);
+      std::promise<Outcome<AcceptedRequest>> committed;
+      engine.accept(std::move(accepted), [&](Outcome<AcceptedRequest> outcome) { committed.set_value(outcome); });
+      auto outcome = committed.get_future().get();
+      ASSERT_TRUE(outcome.ok());
+      ASSERT_FALSE(outcome.value().request.invocation_id.empty());
+      ids.push_back(outcome.value().request.invocation_id);
+    }
+    AcceptedRequest other{"http", {}, ""};
+    other.request.function = "calc";
+    engine.accept(std::move(other), [](Outcome<AcceptedRequest>) {});
+    engine.settle(ids[1]);
+  }  // as after a crash: the engine is gone, the inbox stays
+
+  Engine engine(config);
+  auto unsettled = engine.unsettled("mqtt");
+  ASSERT_EQ(unsettled.size(), 2u);
+  EXPECT_EQ(unsettled[0].request.invocation_id, ids[0]);
+  EXPECT_EQ(unsettled[1].request.invocation_id, ids[2]);
+  EXPECT_EQ(unsettled[1].request.args, "[2,100000000000000000000000]");
+  EXPECT_EQ(unsettled[1].request.request_id, "r2");
+  EXPECT_EQ(unsettled[1].reply, reply);
+  EXPECT_EQ(engine.unsettled("http").size(), 1u);
+
+  // Run again under the id it was accepted with, its record carries that id.
+  auto rerun = unsettled[0].request;
+  rerun.args = "[1, 2]";
+  auto result = engine.invoke(rerun);
+  EXPECT_EQ(result.record.id, ids[0]);
+  EXPECT_TRUE(engine.record(ids[0]));
+  engine.settle(ids[0]);
+  engine.settle(ids[2]);
+  engine.shutdown();
+  Engine reopened(config);
+  EXPECT_TRUE(reopened.unsettled("mqtt").empty());
 }
 
 // Starts engine_tool burst, reads acknowledged ids from its stdout, kills it with SIGKILL mid-burst.
