@@ -168,18 +168,16 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
   if (request.request_id.empty()) request.request_id = make_request_id();
   std::string request_id = request.request_id;
   accepted.reply = encode_reply(topic, reply);
-  // Acknowledged once committed: from then on a crash cannot lose it (resume() answers it at the next start).
-  engine_.accept(std::move(accepted), [this, topic, request_id, reply = std::move(reply), ack = std::move(ack)](
-                                          Outcome<AcceptedRequest> outcome) mutable {
-    if (!outcome.ok()) {
-      const Error& error = outcome.error();
-      publish_error(topic, "invoke", request_id, error.code(), error.what(), reply);
-      return ack();
+  // Acknowledged once committed: from then on a crash cannot lose it (resume() answers it at the next start). It
+  // runs meanwhile: the commit costs a request no latency.
+  request.invocation_id = engine_.accept(accepted, [topic, ack = std::move(ack)](std::optional<Error> failure) {
+    if (failure) {
+      spdlog::error("{}: cannot keep the request in the inbox ({}); it runs, but a crash before its answer would "
+                    "lose it", topic, failure->what());
     }
     ack();
-    // Once stopping, the engine refuses new calls: this one stays in the inbox for the next start.
-    if (!stopping_.load()) run(std::move(outcome.value().request), topic, std::move(reply));
   });
+  run(std::move(request), topic, std::move(reply));
 }
 
 void Api::run(InvokeRequest request, const std::string& topic, ReplyTo reply) {
@@ -192,6 +190,8 @@ void Api::run(InvokeRequest request, const std::string& topic, ReplyTo reply) {
     auto settle = [this, id] { engine_.settle(id); };
     if (!outcome.ok()) {
       const Error& error = outcome.error();
+      // Refused because we are stopping: it stays in the inbox and runs at the next start.
+      if (error.code() == ErrorCode::shutting_down && stopping_.load()) return;
       return publish_error(topic, "invoke", request_id, error.code(), error.what(), reply, settle);
     }
     publish_(answer_topic, std::move(outcome.value().json), reply, settle);

@@ -8,7 +8,7 @@
 namespace faas::mqtt {
 
 struct MqttConfig {
-  std::string broker = "tcp://localhost:1883";  // tcp://, ssl://, ws:// or wss://
+  std::string broker = "tcp://localhost:1883";  // tcp:// or ssl:// (mqtt://, mqtts://)
   std::string client_id;                        // stable across restarts: the broker keeps its session by it
   std::string base_topic = "faas";
   std::string response_topic = "faas/response";

@@ -113,8 +113,8 @@ int serve(int argc, char** argv) {
   api.stop_taking_requests();
   engine.drain();  // lets queued and running invocations finish, each bounded by its timeout; answers go out
   transport->disconnect(config.shutdown_grace);  // the broker's acknowledgements settle their inbox entries
-  transport.reset();  // its thread ends before `api`, which it calls into
-  engine.shutdown();  // commits the last settlements
+  engine.shutdown();  // commits the last settlements; a call that outlived the drain publishes into the void
+  transport.reset();
   spdlog::info("stopped");
   return 0;
 }

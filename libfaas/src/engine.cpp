@@ -187,16 +187,11 @@ InvocationResult Engine::invoke(std::string_view name, const nlohmann::json& arg
   return invoke(std::move(request));
 }
 
-void Engine::accept(AcceptedRequest accepted, std::function<void(Outcome<AcceptedRequest>)> done) {
-  auto& request = accepted.request;
-  if (request.invocation_id.empty()) request.invocation_id = make_time_ordered_uuid();
-  store::RecordLog::InboxEntry entry{request.invocation_id, accepted.source, request.function,
-                                     invoke_body(request), accepted.reply};
-  impl_->log->accept(std::move(entry), [accepted = std::move(accepted), done = std::move(done)](
-                                           std::optional<Error> failure) mutable {
-    if (failure) return done(std::move(*failure));
-    done(std::move(accepted));
-  });
+std::string Engine::accept(const AcceptedRequest& accepted, std::function<void(std::optional<Error>)> done) {
+  const auto& request = accepted.request;
+  std::string id = request.invocation_id.empty() ? make_time_ordered_uuid() : request.invocation_id;
+  impl_->log->accept({id, accepted.source, request.function, invoke_body(request), accepted.reply}, std::move(done));
+  return id;
 }
 
 void Engine::settle(std::string invocation_id) { impl_->log->settle(std::move(invocation_id)); }

@@ -179,7 +179,7 @@ def test_the_response_tree_is_never_subscribed(server, client):
         client.expect("faas/response/invoke/calc", timeout=0.5, where=lambda b: "result" in b)
 
 
-def test_shutting_down_goes_to_the_error_topic(start_mqtt, client):
+def test_while_stopping_admin_commands_are_refused_and_invocations_wait_for_the_next_start(start_mqtt, client):
     server = start_mqtt()
     upload(client, "nap", "import time\n\ndef main():\n    time.sleep(2)\n    return 'rested'\n")
     client.publish("faas/invoke/nap", {"args": [], "request_id": "n1"})
@@ -187,10 +187,15 @@ def test_shutting_down_goes_to_the_error_topic(start_mqtt, client):
     server.process.send_signal(signal.SIGTERM)  # the call in flight holds the server up for a while
     time.sleep(0.3)
     client.publish("faas/admin/list", {"request_id": "late"})
+    client.publish("faas/invoke/nap", {"args": [], "request_id": "late-call"})
     error = client.expect("faas/response/error", where=lambda b: b["request_id"] == "late")
     assert error["code"] == "shutting_down" and error["command"] == "list", error
-    assert client.expect("faas/response/invoke/nap")["result"] == "rested"
+    assert client.expect("faas/response/invoke/nap", where=lambda b: b["request_id"] == "n1")["result"] == "rested"
     assert server.stop() == 0
+    # Left unacknowledged, the late call stayed with the broker and runs after the restart.
+    start_mqtt()
+    late = client.expect("faas/response/invoke/nap", timeout=20, where=lambda b: b["request_id"] == "late-call")
+    assert late["result"] == "rested"
 
 
 def test_build_failure_and_payload_limit_go_to_the_error_topic(start_mqtt, client):

@@ -65,12 +65,14 @@ class Engine {
   std::string invoke_async(InvokeRequest request, InvokeCallback done);
 
   // The inbox, for frontends that acknowledge a request before answering it (faas-mqtt acknowledges a QoS 1
-  // request to the broker only once it is here). accept() gives the request an invocation id, commits it
-  // (batched with the other writes) and then hands it back to `accepted`, on an engine thread (it must not block),
-  // or the Error(store_unavailable) that kept it out. It stays in the inbox until settle() is called with its
-  // invocation id, once its answer was delivered. At start a frontend answers what unsettled() returns: from the
-  // record when the call had run (record()), else by invoking it (request.invocation_id is set).
-  void accept(AcceptedRequest request, std::function<void(Outcome<AcceptedRequest>)> accepted);
+  // request to the broker only once it is here). accept() commits the request (batched with the other writes)
+  // and then calls `accepted` on an engine thread (it must not block) with nothing, or with the
+  // Error(store_unavailable) that kept it out; it returns the invocation id it gave the request (its
+  // request.invocation_id when set), so that the caller can invoke it at once with that id, beside the commit.
+  // The request stays in the inbox until settle() is called with that id, once its answer was delivered. At start
+  // a frontend answers what unsettled() returns: from the record when the call had run (record()), else by
+  // invoking it (request.invocation_id is set).
+  std::string accept(const AcceptedRequest& request, std::function<void(std::optional<Error>)> accepted);
   void settle(std::string invocation_id);
   std::vector<AcceptedRequest> unsettled(std::string_view source) const;  // oldest first; throws Error
 

@@ -68,16 +68,15 @@ TEST(Durability, TheInboxKeepsAcceptedRequestsUntilTheyAreSettled) {
       accepted.request.function = "calc";
       accepted.request.args = "[" + std::to_string(i) + ", 100000000000000000000000]";  // beyond 64 bits: kept exact
       accepted.request.request_id = "r" + std::to_string(i);
-      std::promise<Outcome<AcceptedRequest>> committed;
-      engine.accept(std::move(accepted), [&](Outcome<AcceptedRequest> outcome) { committed.set_value(outcome); });
-      auto outcome = committed.get_future().get();
-      ASSERT_TRUE(outcome.ok());
-      ASSERT_FALSE(outcome.value().request.invocation_id.empty());
-      ids.push_back(outcome.value().request.invocation_id);
+      std::promise<std::optional<Error>> committed;
+      auto id = engine.accept(accepted, [&](std::optional<Error> failure) { committed.set_value(failure); });
+      ASSERT_FALSE(committed.get_future().get());
+      ASSERT_FALSE(id.empty());
+      ids.push_back(id);
     }
     AcceptedRequest other{"http", {}, ""};
     other.request.function = "calc";
-    engine.accept(std::move(other), [](Outcome<AcceptedRequest>) {});
+    engine.accept(other, [](std::optional<Error>) {});
     engine.settle(ids[1]);
   }  // as after a crash: the engine is gone, the inbox stays
 
