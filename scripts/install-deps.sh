@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libcli11-dev
+  bubblewrap libseccomp-dev util-linux   # the workers' sandbox (bwrap, the seccomp filter, setpriv)
   mosquitto mosquitto-clients
   python3-pytest python3-requests python3-paho-mqtt
   curl wrk

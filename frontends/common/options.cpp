@@ -56,9 +56,14 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--pip-index", options.engine.pip_index,
                  "The package index pip installs requirements from (its --index-url); default: pip's own")
       ->envname("FAAS_PIP_INDEX");
-  app.add_flag("--sandbox", workers.sandbox,
-               "With process isolation: workers in new user and network namespaces (no network for functions)")
+  app.add_flag("!--no-sandbox", workers.sandbox,
+               "With process isolation: run workers without the sandbox, with the server's authority (not advised)")
       ->envname("FAAS_SANDBOX");
+  app.add_option("--function-network", options.function_network,
+                 "With the sandbox: functions reach the host's network ('host') or only their own loopback ('none')")
+      ->envname("FAAS_FUNCTION_NETWORK")
+      ->check(CLI::IsMember({"host", "none"}))
+      ->capture_default_str();
 }
 
 std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int argc, char** argv) {
@@ -68,6 +73,7 @@ std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int
     return app.exit(e);
   }
   options.engine.isolation = parse_isolation(options.isolation);
+  options.engine.workers.network = parse_function_network(options.function_network);
   options.engine.timeout = std::chrono::milliseconds(std::llround(options.timeout_seconds * 1000));
   return std::nullopt;
 }

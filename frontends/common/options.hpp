@@ -14,12 +14,13 @@ namespace faas::frontend {
 struct CommonOptions {
   EngineConfig engine;
   std::string isolation = "process";  // the servers isolate by default (docs/isolation.md); the library does not
+  std::string function_network = "host";
   double timeout_seconds = 30;
   std::string log_level = "info";
 };
 
 // Adds --data-dir, --isolation, --timeout, --max-concurrency, --max-queue, --log-level, --log-retention, --python,
-// --max-workers, --memory-limit, --sandbox (each also read from its environment variable) to `app`, writing into
+// --max-workers, --memory-limit, --no-sandbox, --function-network (each also read from its environment variable) to `app`, writing into
 // `options`.
 void add_common_options(CLI::App& app, CommonOptions& options);
 

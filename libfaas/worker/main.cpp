@@ -1,8 +1,9 @@
 // faas-worker: runs one function's calls in a process of its own, for the engine's process isolation.
 //
-// The engine starts it with posix_spawn, its socket as fd 3 (runtime/worker_protocol.hpp). It closes every other
-// inherited descriptor, dies with its parent, optionally enters new user and network namespaces, caps its own
-// address space, starts Python (isolated: only the standard library on sys.path), says hello, and then serves:
+// The engine starts it with posix_spawn, its socket as fd 3 (runtime/worker_protocol.hpp), usually inside the
+// bubblewrap sandbox (runtime/sandbox.hpp). It closes every other inherited descriptor, dies with its parent, caps
+// its own address space and open files and, when confined, its processes and file size and the system calls it
+// may make (a seccomp filter), then starts Python (isolated: only the standard library on sys.path), says hello, and then serves:
 // one `load` (the function, with only its virtualenv added to sys.path) and its calls, one at a time, each run
 // by the same PythonRunner as in-process execution (output capture, the in-interpreter timeout, the converter).
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <seccomp.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -57,23 +60,66 @@ struct Settings {
   std::size_t result_limit = 16 * 1024 * 1024;
   std::size_t memory_limit_mb = 0;
   std::string python = "/usr/bin/python3";
-  bool sandbox = false;
+  bool confined = false;
+  unsigned max_processes = 64;
+  std::size_t max_file_mb = 64;
+  unsigned max_open_files = 1024;
 };
+
+void limit(int resource, rlim_t value, const char* what) {
+  rlimit both{value, value};
+  if (::setrlimit(resource, &both) != 0) die(std::string("setrlimit ") + what + ": " + std::strerror(errno));
+}
+
+// System calls a function never needs and a hostile one would like: other processes' memory, the kernel's
+// keyrings, modules, BPF and perf, mounts and namespaces, the clock, swap and reboot. They fail with EPERM.
+constexpr const char* refused_syscalls[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "mount", "umount2", "pivot_root",
+    "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr", "unshare", "setns",
+    "chroot", "swapon", "swapoff", "reboot", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
+    "open_by_handle_at", "name_to_handle_at", "acct", "quotactl", "syslog", "settimeofday", "clock_settime",
+    "clock_adjtime", "adjtimex", "iopl", "ioperm", "lookup_dcookie", "fanotify_init", "vhangup", "personality",
+    "uselib", "nfsservctl", "_sysctl"};
+
+void load_seccomp_filter() {
+  scmp_filter_ctx filter = ::seccomp_init(SCMP_ACT_ALLOW);
+  if (filter == nullptr) die("seccomp_init failed");
+  for (const char* name : refused_syscalls) {
+    int number = ::seccomp_syscall_resolve_name(name);
+    if (number == __NR_SCMP_ERROR) continue;  // not on this architecture
+    if (::seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), number, 0) != 0) die(std::string("seccomp: ") + name);
+  }
+  // No new namespaces through clone either (a user namespace would give back the capabilities dropped).
+  for (unsigned long flag : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
+                             CLONE_NEWCGROUP}) {
+    if (::seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)) !=
+        0) {
+      die("seccomp: clone");
+    }
+  }
+  // clone3 cannot be filtered by its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
+  ::seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), ::seccomp_syscall_resolve_name("clone3"), 0);
+  if (int rc = ::seccomp_load(filter); rc != 0) die(std::string("seccomp_load: ") + std::strerror(-rc));
+  ::seccomp_release(filter);
+}
 
 void harden(const Settings& settings) {
   ::close_range(channel + 1, ~0u, 0);  // whatever a thread of the server opened without close-on-exec
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (settings.parent != 0 && ::getppid() != settings.parent) std::_Exit(0);  // the engine died before prctl
-  if (settings.sandbox && ::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
-    die(std::string("cannot enter new user and network namespaces (--sandbox): ") + std::strerror(errno));
-  }
 #ifndef FAAS_UNDER_ASAN  // AddressSanitizer reserves terabytes of address space for its shadow memory
-  if (settings.memory_limit_mb > 0) {
-    rlim_t bytes = static_cast<rlim_t>(settings.memory_limit_mb) * 1024 * 1024;
-    rlimit limit{bytes, bytes};
-    if (::setrlimit(RLIMIT_AS, &limit) != 0) die(std::string("setrlimit: ") + std::strerror(errno));
-  }
+  if (settings.memory_limit_mb > 0) limit(RLIMIT_AS, static_cast<rlim_t>(settings.memory_limit_mb) << 20, "AS");
 #endif
+  limit(RLIMIT_NOFILE, settings.max_open_files, "NOFILE");
+  if (!settings.confined) return;
+  // In the sandbox's own user namespace RLIMIT_NPROC counts only its processes (and threads): a fork bomb stops
+  // here and nowhere else.
+  limit(RLIMIT_NPROC, settings.max_processes, "NPROC");
+  limit(RLIMIT_FSIZE, static_cast<rlim_t>(settings.max_file_mb) << 20, "FSIZE");
+  limit(RLIMIT_CORE, 0, "CORE");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(std::string("no_new_privs: ") + std::strerror(errno));
+  load_seccomp_filter();
 }
 
 // The function this worker serves, from a load frame.
@@ -126,7 +172,10 @@ int main(int argc, char** argv) {
   app.add_option("--result-limit", settings.result_limit, "bytes of a result's JSON");
   app.add_option("--memory-limit-mb", settings.memory_limit_mb, "address space (RLIMIT_AS); 0 = none");
   app.add_option("--python", settings.python, "sys.executable");
-  app.add_flag("--sandbox", settings.sandbox, "new user and network namespaces");
+  app.add_flag("--confined", settings.confined, "inside the sandbox: process and file-size limits, seccomp filter");
+  app.add_option("--max-processes", settings.max_processes, "RLIMIT_NPROC when confined");
+  app.add_option("--max-file-mb", settings.max_file_mb, "RLIMIT_FSIZE when confined");
+  app.add_option("--max-open-files", settings.max_open_files, "RLIMIT_NOFILE");
   CLI11_PARSE(app, argc, argv);
   if (::fcntl(channel, F_GETFD) < 0) die("fd 3 is not open: the engine starts faas-worker, not a shell");
   harden(settings);

@@ -14,6 +14,11 @@ enum class Isolation { inprocess, process };
 std::string_view to_string(Isolation isolation) noexcept;
 Isolation parse_isolation(std::string_view text);  // throws Error(invalid_input)
 
+// What a sandboxed function's network is: the host's, or a namespace of its own with only loopback.
+enum class FunctionNetwork { host, none };
+std::string_view to_string(FunctionNetwork network) noexcept;
+FunctionNetwork parse_function_network(std::string_view text);  // throws Error(invalid_input)
+
 // Process isolation (Isolation::process): each function runs in warm `faas-worker` processes of its own.
 struct WorkerConfig {
   unsigned min_per_function = 1;   // kept running once a function has been used (until it is deleted)
@@ -23,7 +28,13 @@ struct WorkerConfig {
   std::size_t memory_limit_mb = 1024;     // address space per worker (RLIMIT_AS); 0 = no limit
   std::size_t result_limit = 16 * 1024 * 1024;  // bytes of a result's JSON; larger is error "ResultTooLarge"
   std::chrono::milliseconds kill_grace{250};  // past the timeout, a call that did not stop gets its worker killed
-  bool sandbox = false;            // workers in new user and network namespaces: no network for functions
+  // Each worker confined by bubblewrap, a seccomp filter and resource limits (runtime/sandbox.hpp,
+  // docs/security.md). Off: a worker holds the server's authority (its files, its network, its processes).
+  bool sandbox = true;
+  FunctionNetwork network = FunctionNetwork::host;  // sandboxed workers only
+  std::size_t tmp_mb = 64;         // a sandboxed worker's private /tmp (and largest file it may write)
+  unsigned max_processes = 64;     // processes and threads a sandboxed worker may have at once (RLIMIT_NPROC)
+  unsigned max_open_files = 1024;  // RLIMIT_NOFILE, sandboxed or not
   std::filesystem::path program;   // the faas-worker executable; empty = $FAAS_WORKER_PROGRAM, next to this
                                    // program, then where the build or the install put it
 };

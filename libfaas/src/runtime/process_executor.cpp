@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "faas/error.hpp"
+#include "runtime/sandbox.hpp"
 
 namespace fs = std::filesystem;
 
@@ -57,14 +58,22 @@ std::vector<std::string> worker_environment() {
 ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
     : options_(options), sink_(std::move(sink)) {
   const auto& workers = options_.workers;
+  // Sandboxed, the worker's parent is bubblewrap's init in its own PID namespace, which dies with us.
   worker_argv_ = {find_worker_program(workers.program).string(),
-                  "--parent", std::to_string(::getpid()),
+                  "--parent", std::to_string(workers.sandbox ? 0 : ::getpid()),
                   "--timeout-ms", std::to_string(options_.timeout.count()),
                   "--output-limit", std::to_string(options_.output_limit),
                   "--result-limit", std::to_string(workers.result_limit),
                   "--memory-limit-mb", std::to_string(workers.memory_limit_mb),
-                  "--python", options_.python.string()};
-  if (workers.sandbox) worker_argv_.emplace_back("--sandbox");
+                  "--python", options_.python.string(),
+                  "--max-open-files", std::to_string(workers.max_open_files)};
+  if (workers.sandbox) {
+    worker_argv_.insert(worker_argv_.end(), {"--confined", "--max-processes", std::to_string(workers.max_processes),
+                                             "--max-file-mb", std::to_string(workers.tmp_mb)});
+  } else {
+    spdlog::warn("workers run without the sandbox: every function holds the server's authority over its files, "
+                 "network and processes (docs/security.md)");
+  }
   worker_env_ = worker_environment();
   manager_ = std::thread([this] { manage(); });
   // Wait for the first spare: a worker that cannot start at all (no program, a sandbox the machine refuses) is
@@ -80,23 +89,45 @@ ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
     manager_.join();
     throw Error(ErrorCode::invalid_input, last_spawn_error_);
   }
+  // Sandboxed, that first worker was a probe: workers are started for the function they run.
+  if (workers.sandbox) spares_.clear();
 }
 
 ProcessExecutor::~ProcessExecutor() { stop(); }
 
-std::unique_ptr<WorkerProcess> ProcessExecutor::spawn_process() {
-  auto process = WorkerProcess::spawn(worker_argv_, worker_env_);
+std::unique_ptr<WorkerProcess> ProcessExecutor::spawn_process(const FunctionSpec* function) {
+  std::unique_ptr<WorkerProcess> process;
+  if (options_.workers.sandbox) {
+    auto command = sandboxed_command(options_.workers, worker_argv_, function);
+    process = WorkerProcess::spawn(command.argv, worker_env_, command.fds, command.targets);
+  } else {
+    process = WorkerProcess::spawn(worker_argv_, worker_env_);
+  }
   std::string_view frame;
   auto received = process->receive(Clock::now() + start_timeout, frame);
   if (received == WorkerProcess::Received::frame && wire::FrameReader(frame).kind() == wire::Kind::hello) {
     return process;
   }
   if (received == WorkerProcess::Received::timeout) process->kill();
-  throw Error(ErrorCode::internal, "faas-worker " + process->reap() + " before it was ready (its stderr says why)");
+  std::string error = "faas-worker " + process->reap() + " before it was ready (its stderr says why)";
+  if (options_.workers.sandbox) {
+    error += "; the sandbox needs bubblewrap and unprivileged user namespaces (docs/security.md), or start the "
+             "server with --no-sandbox";
+  }
+  throw Error(ErrorCode::internal, error);
 }
 
-std::unique_ptr<WorkerProcess> ProcessExecutor::take_process() {
+std::unique_ptr<WorkerProcess> ProcessExecutor::take_process(const FunctionSpec& function) {
   std::unique_lock lock(mutex_);
+  if (options_.workers.sandbox) {
+    SpawnRequest request;
+    request.function = &function;
+    spawn_requests_.push_back(&request);
+    manager_cv_.notify_one();
+    spare_cv_.wait(lock, [&] { return request.done; });
+    if (!request.process) throw Error(ErrorCode::internal, request.error);
+    return std::move(request.process);
+  }
   if (spares_.empty()) {
     // Only the manager thread starts workers: PR_SET_PDEATHSIG kills a worker when the *thread* that started it
     // ends, and the manager lives as long as the executor.
@@ -141,7 +172,7 @@ ProcessExecutor::Loading ProcessExecutor::load_in(WorkerProcess& process, const 
 
 std::unique_ptr<WorkerProcess> ProcessExecutor::load_in_spare(const FunctionSpec& function) {
   for (int attempt = 0;; ++attempt) {
-    auto process = take_process();  // throws Error(internal)
+    auto process = take_process(function);  // throws Error(internal)
     auto loading = load_in(*process, function);
     if (loading.error.empty()) return process;
     if (!loading.dead_before || attempt > 0) throw Error(ErrorCode::build_failed, loading.error);
@@ -454,17 +485,31 @@ std::size_t ProcessExecutor::queued() const {
 void ProcessExecutor::manage() {
   std::unique_lock lock(mutex_);
   auto wanted = [&] {  // spares to have: fewer once stopping, but never fewer than callers waiting for one
-    std::size_t target = stopping_ ? 0 : options_.workers.spares;
+    std::size_t target = stopping_ || options_.workers.sandbox ? 0 : options_.workers.spares;
     return std::max<std::size_t>(target, spares_awaited_);
   };
   while (!manager_stop_) {
+    while (!spawn_requests_.empty()) {
+      auto* request = spawn_requests_.front();
+      spawn_requests_.pop_front();
+      lock.unlock();
+      try {
+        request->process = spawn_process(request->function);
+      } catch (const Error& e) {
+        request->error = e.what();
+        spdlog::warn("cannot start a worker: {}", request->error);
+      }
+      lock.lock();
+      request->done = true;
+      spare_cv_.notify_all();
+    }
     while (spares_.size() + spares_starting_ < wanted() && !manager_stop_) {
       ++spares_starting_;
       lock.unlock();
       std::unique_ptr<WorkerProcess> process;
       std::string error;
       try {
-        process = spawn_process();
+        process = spawn_process(nullptr);
       } catch (const Error& e) {
         error = e.what();
       }
@@ -496,8 +541,9 @@ void ProcessExecutor::manage() {
         }
       }
     }
-    manager_cv_.wait_for(lock, manage_period,
-                         [&] { return manager_stop_ || spares_.size() + spares_starting_ < wanted(); });
+    manager_cv_.wait_for(lock, manage_period, [&] {
+      return manager_stop_ || !spawn_requests_.empty() || spares_.size() + spares_starting_ < wanted();
+    });
   }
 }
 

@@ -68,8 +68,11 @@ class ProcessExecutor final : public Executor {
   std::size_t active_workers(const Pool& pool) const;  // not retiring
 
   void drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker);
-  std::unique_ptr<WorkerProcess> take_process();  // a spare, waiting for one if needed; throws Error(internal)
-  std::unique_ptr<WorkerProcess> spawn_process();  // the manager thread only
+  // A process to load `function` in: a spare, waiting for one if needed, or, sandboxed, one the manager starts
+  // with that function's folder and virtualenv in view. Throws Error(internal).
+  std::unique_ptr<WorkerProcess> take_process(const FunctionSpec& function);
+  // The manager thread only. `function`: sandboxed, the function the worker will load (null: none).
+  std::unique_ptr<WorkerProcess> spawn_process(const FunctionSpec* function);
   // Sends `function`'s load; the process is unusable unless it succeeded.
   Loading load_in(WorkerProcess& process, const FunctionSpec& function);
   // A process with `function` loaded: a spare (another one if the first had died while waiting), then the load.
@@ -92,6 +95,14 @@ class ProcessExecutor final : public Executor {
   std::size_t spares_awaited_ = 0;     // callers of take_process() waiting for a spare
   std::uint64_t spawn_failures_ = 0;   // wakes those waiters when starting one failed
   std::string last_spawn_error_;
+  // Sandboxed, a worker is started for the function it will run (its files are bound in at start).
+  struct SpawnRequest {
+    const FunctionSpec* function = nullptr;
+    std::unique_ptr<WorkerProcess> process;
+    std::string error;
+    bool done = false;
+  };
+  std::deque<SpawnRequest*> spawn_requests_;
   unsigned drivers_ = 0;          // driver threads alive (detached; stop() waits for none)
   std::size_t queued_ = 0;
   bool stopping_ = false;

@@ -19,25 +19,35 @@ namespace faas::runtime {
 
 namespace {
 
-std::string describe(int status) {
-  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    const char* name = ::strsignal(sig);
-    return "was killed by signal " + std::to_string(sig) + (name != nullptr ? std::string(" (") + name + ")" : "");
+std::string killed_by(int sig) {
+  const char* name = ::strsignal(sig);
+  return "was killed by signal " + std::to_string(sig) + (name != nullptr ? std::string(" (") + name + ")" : "");
+}
+
+// `wrapped`: the process is bubblewrap, which exits with 128 + N when the worker was killed by signal N.
+std::string describe(int status, bool wrapped) {
+  if (WIFEXITED(status)) {
+    int code = WEXITSTATUS(status);
+    if (wrapped && code > 128 && code < 128 + NSIG) return killed_by(code - 128);
+    return "exited with code " + std::to_string(code);
   }
+  if (WIFSIGNALED(status)) return killed_by(WTERMSIG(status));
   return "ended with status " + std::to_string(status);
 }
 
 }  // namespace
 
 std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const std::vector<std::string>& argv,
-                                                    const std::vector<std::string>& env) {
+                                                    const std::vector<std::string>& env,
+                                                    const std::vector<OwnedFd>& pass, const std::vector<int>& targets) {
   auto [ours, theirs] = make_socketpair();
   SpawnActions actions;
   actions.open(0, "/dev/null", O_RDONLY).open(1, "/dev/null", O_WRONLY).dup2(theirs.get(), 3);
+  for (std::size_t i = 0; i < pass.size(); ++i) actions.dup2(pass[i].get(), targets[i]);
   pid_t pid = spawn_in_own_group(argv, env, actions);  // on failure both ends close themselves
-  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, ours.release()));
+  auto process = std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, ours.release()));
+  process->wrapped_ = !pass.empty();  // descriptors are handed over only to the sandbox
+  return process;
 }
 
 WorkerProcess::~WorkerProcess() {
@@ -99,7 +109,7 @@ std::string WorkerProcess::reap(std::chrono::milliseconds patience) {
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   reaped_ = true;
-  exit_description_ = describe(status);
+  exit_description_ = describe(status, wrapped_);
   return exit_description_;
 }
 

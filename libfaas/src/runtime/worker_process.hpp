@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/worker_protocol.hpp"
+#include "util/subprocess.hpp"
 
 namespace faas::runtime {
 
@@ -20,9 +21,12 @@ class WorkerProcess {
   using Clock = std::chrono::steady_clock;
 
   // Starts `argv` (argv[0] a path) with exactly `env`, in its own process group, stdin and stdout on /dev/null,
-  // stderr shared with this process, and its end of a new socketpair as fd 3. Throws Error(internal).
+  // stderr shared with this process, and its end of a new socketpair as fd 3; `pass[i]` becomes its descriptor
+  // `targets[i]`. Throws Error(internal).
   static std::unique_ptr<WorkerProcess> spawn(const std::vector<std::string>& argv,
-                                              const std::vector<std::string>& env);
+                                              const std::vector<std::string>& env,
+                                              const std::vector<OwnedFd>& pass = {},
+                                              const std::vector<int>& targets = {});
   ~WorkerProcess();
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
@@ -49,6 +53,7 @@ class WorkerProcess {
 
   pid_t pid_;
   int fd_;
+  bool wrapped_ = false;  // started through bubblewrap
   bool reaped_ = false;
   std::string exit_description_;
   wire::FrameBuffer buffer_;
