@@ -6,11 +6,13 @@
 // may make (a seccomp filter), then starts Python (isolated: only the standard library on sys.path), says hello, and then serves:
 // one `load` (the function, with only its virtualenv added to sys.path) and its calls, one at a time, each run
 // by the same PythonRunner as in-process execution (output capture, the in-interpreter timeout, the converter).
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -117,6 +119,7 @@ void harden(const Settings& settings) {
   // here and nowhere else.
   limit(RLIMIT_NPROC, settings.max_processes, "NPROC");
   limit(RLIMIT_FSIZE, static_cast<rlim_t>(settings.max_file_mb) << 20, "FSIZE");
+  ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead of killing the worker
   limit(RLIMIT_CORE, 0, "CORE");
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(std::string("no_new_privs: ") + std::strerror(errno));
   load_seccomp_filter();
@@ -140,9 +143,25 @@ std::shared_ptr<FunctionSpec> read_spec(wire::FrameReader& frame) {
   return spec;
 }
 
+// Confined, the worker shares its PID namespace only with the sandbox's init (pid 1): whatever else is there was
+// started by a call (a child, a daemon that called setsid) and must not run into the next call's time.
+void kill_strays() {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return;
+  const pid_t self = ::getpid();
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 1 || pid == self) continue;
+    // Our own children are reaped here (if Python had not), the rest by the sandbox's init.
+    if (::kill(static_cast<pid_t>(pid), SIGKILL) == 0) ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+  }
+  ::closedir(proc);
+}
+
 // Runs one call frame and sends its result. GIL held.
 void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, worker::FdOutput& fd_output,
-                wire::FrameReader& frame, std::string& out, std::size_t output_limit) {
+                wire::FrameReader& frame, std::string& out, std::size_t output_limit, bool confined) {
   Invocation record;
   record.args = frame.text();
   record.kwargs = frame.text();
@@ -159,6 +178,7 @@ void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, 
   out.clear();
   wire::write_result(out, record);
   send_or_exit(out);
+  if (confined) kill_strays();
 }
 
 }  // namespace
@@ -237,7 +257,7 @@ int main(int argc, char** argv) {
         wire::FrameWriter(out, wire::Kind::loaded).text(error).finish();
         send_or_exit(out);
       } else if (frame.kind() == wire::Kind::call && spec) {
-        serve_call(runner, *spec, slot, *fd_output, frame, out, settings.output_limit);
+        serve_call(runner, *spec, slot, *fd_output, frame, out, settings.output_limit, settings.confined);
       } else {
         die("unexpected frame");
       }

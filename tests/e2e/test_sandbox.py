@@ -1,0 +1,173 @@
+"""A hostile function against faas-http's default settings (process isolation, sandboxed workers): each attempt
+ends in an error or a clean record, the server keeps serving, and another function keeps answering."""
+import os
+import pathlib
+import subprocess
+
+HOSTILE = '''
+import ctypes, os, socket, subprocess
+
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except Exception as e:
+        return type(e).__name__
+
+def main(kind, arg=None):
+    if kind == "read":
+        return attempt(lambda: open(arg, "rb").read(1))
+    if kind == "list":
+        return attempt(lambda: os.listdir(arg))
+    if kind == "write":
+        return attempt(lambda: open(arg, "wb").write(b"x"))
+    if kind == "kill":
+        return attempt(lambda: os.kill(int(arg), 9))
+    if kind == "forks":
+        started = 0
+        for _ in range(3000):
+            try:
+                if os.fork() == 0:
+                    import time
+                    time.sleep(30)
+                    os._exit(0)
+                started += 1
+            except OSError:
+                break
+        return started
+    if kind == "fill":
+        written = 0
+        try:
+            with open("/tmp/big", "wb") as f:
+                for _ in range(2048):
+                    f.write(b"x" * (1 << 20))
+                    f.flush()
+                    written += 1
+        except OSError as e:
+            return [written, type(e).__name__]
+        return [written, "done"]
+    if kind == "ptrace":
+        libc = ctypes.CDLL(None, use_errno=True)
+        return [libc.ptrace(0, 0, None, None), ctypes.get_errno()]
+    if kind == "daemon":
+        return subprocess.Popen(["sleep", "301"], start_new_session=True).pid
+    if kind == "procs":  # the processes in its PID namespace that still run (zombies do not)
+        def running(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        return sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and running(p))
+    if kind == "connect":
+        return attempt(lambda: socket.create_connection(("127.0.0.1", int(arg)), timeout=3).close())
+    if kind == "interfaces":
+        return [name for _, name in socket.if_nameindex()]
+    if kind == "environ":
+        return dict(os.environ)
+'''
+
+ADD = "def main(a, b):\n    return a + b\n"
+
+
+def start(start_http, *args, **kwargs):
+    server = start_http(*args, password=None, env={"SERVER_ONLY_SECRET": "do-not-leak"}, **kwargs)
+    server.upload("hostile", HOSTILE)
+    server.upload("calc", ADD)
+    return server
+
+
+def run(server, *args):
+    response = server.invoke("hostile", *args)
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert record["status"] == "success", record
+    return record["result"]
+
+
+def still_serving(server):
+    assert server.get("/healthz").status_code == 200
+    response = server.invoke("calc", 2, 3)
+    assert response.status_code == 200 and response.json()["result"] == 5, response.text
+
+
+def worker_pids():
+    """Host pids of every faas-worker process (under bwrap, the worker itself)."""
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"faas-worker" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                pids.append(int(entry.name))
+        except OSError:
+            pass
+    return pids
+
+
+def test_a_function_reads_nothing_of_the_server(start_http):
+    server = start(start_http)
+    data = server.data_dir.resolve()
+    assert (data / "http-password").exists() and (data / "faas.db").exists()
+    for path in [data / "faas.db", data / "http-password", data / "functions" / "calc" / "func.py",
+                 f"/proc/{server.process.pid}/environ", "/etc/shadow", "/root/.bash_history"]:
+        assert run(server, "read", str(path)) != "done", path
+    for folder in [data, data / "functions", data / "envs", "/root", "/home"]:
+        assert run(server, "list", str(folder)) != "done", folder
+    # Its own code it may read.
+    assert run(server, "read", str(data / "functions" / "hostile" / "func.py")) == "done"
+    environment = run(server, "environ")
+    assert "SERVER_ONLY_SECRET" not in environment and "FAAS_HTTP_PASSWORD" not in environment, environment
+    still_serving(server)
+
+
+def test_a_function_writes_nowhere_outside_its_tmp(start_http):
+    server = start(start_http)
+    data = server.data_dir.resolve()
+    for path in [data / "functions" / "hostile" / "func.py", data / "functions" / "calc" / "func.py",
+                 data / "faas.db", data / "planted", "/usr/lib/planted", "/etc/planted", "/planted"]:
+        assert run(server, "write", str(path)) != "done", path
+    assert (data / "functions" / "calc" / "func.py").read_text() == ADD
+    assert not (data / "planted").exists()
+    assert run(server, "write", "/tmp/scratch") == "done"
+    # 2 GiB do not fit: its /tmp is small, and so is the largest file it may write.
+    written, error = run(server, "fill")
+    assert written <= 64 and error == "OSError", (written, error)
+    still_serving(server)
+
+
+def test_a_function_cannot_signal_or_trace_anyone(start_http):
+    server = start(start_http)
+    assert server.invoke("calc", 1, 1).status_code == 200  # calc's worker is up
+    others = worker_pids()
+    assert others
+    for pid in [server.process.pid, *others]:
+        assert run(server, "kill", pid) == "ProcessLookupError", pid
+    # ptrace is refused by the seccomp filter.
+    assert run(server, "ptrace") == [-1, 1]
+    assert server.process.poll() is None
+    still_serving(server)
+
+
+def test_a_fork_bomb_stops_small_and_nothing_outlives_its_call(start_http):
+    server = start(start_http)
+    started = run(server, "forks")
+    assert started < 100, started
+    still_serving(server)
+    # Its children (and a daemon that left its session) are gone once the call has answered.
+    run(server, "daemon")
+    assert run(server, "procs") == [1, 2]
+    assert subprocess.run(["pgrep", "-f", "^sleep 301$"], capture_output=True).returncode == 1
+    still_serving(server)
+
+
+def test_network_none_leaves_a_function_only_its_own_loopback(start_http):
+    server = start(start_http, "--function-network", "none")
+    assert run(server, "interfaces") == ["lo"]
+    assert run(server, "connect", server.port) == "ConnectionRefusedError"
+    still_serving(server)
+    # With the host's network (the default), the same call reaches the server.
+    host = start(start_http, data_dir=server.data_dir.parent / "host")
+    assert run(host, "connect", host.port) == "done"
+
+
+def test_without_the_sandbox_the_server_warns(start_http):
+    server = start_http("--no-sandbox")
+    assert "without the sandbox" in server.log()
+    server.upload("calc", ADD)
+    assert server.invoke("calc", 1, 2).json()["result"] == 3
