@@ -3,7 +3,8 @@
 //   BM_Sync/<isolation>              one caller, invoke() after invoke(): p50/p99 latency (counters, µs)
 //   BM_Async64/<isolation>           invoke_async() with 64 in flight: throughput (items_per_second)
 //   BM_UploadToFirstAnswer/<isolation>  upload of a new function (no requirements), then its first invoke()
-// <isolation> is 0 for inprocess and 1 for process. Every invocation's record is committed before it counts.
+// <isolation> is 0 for inprocess, 1 for process (sandboxed workers, the default) and 2 for process with
+// --no-sandbox. Every invocation's record is committed before it counts.
 // Figures and how to read them: docs/performance.md.
 #include <benchmark/benchmark.h>
 
@@ -23,14 +24,21 @@ namespace {
 
 constexpr const char* add_code = "def main(a, b):\n    return a + b\n";
 
-faas::Isolation isolation_of(const benchmark::State& state) {
-  return state.range(0) == 0 ? faas::Isolation::inprocess : faas::Isolation::process;
+struct Setup {
+  faas::Isolation isolation;
+  bool sandbox;
+};
+
+Setup isolation_of(const benchmark::State& state) {
+  return {state.range(0) == 0 ? faas::Isolation::inprocess : faas::Isolation::process, state.range(0) != 2};
 }
 
-std::unique_ptr<faas::Engine> make_engine(faas::Isolation isolation, const std::string& tag) {
+std::unique_ptr<faas::Engine> make_engine(Setup setup, const std::string& tag) {
+  auto isolation = setup.isolation;
   faas::EngineConfig config;
+  config.workers.sandbox = setup.sandbox;
   config.data_dir = std::filesystem::temp_directory_path() /
-                    ("faas-isolation-bench-" + tag + "-" + std::string(faas::to_string(isolation)) + "-" +
+                    ("faas-isolation-bench-" + tag + "-" + std::string(faas::to_string(isolation)) + (setup.sandbox ? "" : "-bare") + "-" +
                      std::to_string(::getpid()));
   std::filesystem::remove_all(config.data_dir);
   config.isolation = isolation;
@@ -66,7 +74,7 @@ void BM_Sync(benchmark::State& state) {
   report_percentiles(state, micros);
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Sync)->Arg(0)->Arg(1)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Sync)->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->MinTime(2.0);
 
 void BM_Async64(benchmark::State& state) {
   auto engine = make_engine(isolation_of(state), "async");
@@ -91,7 +99,7 @@ void BM_Async64(benchmark::State& state) {
   if (failures != 0) state.SkipWithError("some invocations failed");
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Async64)->Arg(0)->Arg(1)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_Async64)->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->MinTime(2.0);
 
 void BM_UploadToFirstAnswer(benchmark::State& state) {
   auto engine = make_engine(isolation_of(state), "upload");
@@ -111,7 +119,7 @@ void BM_UploadToFirstAnswer(benchmark::State& state) {
   }
   report_percentiles(state, micros);
 }
-BENCHMARK(BM_UploadToFirstAnswer)->Arg(0)->Arg(1)->UseRealTime()->Iterations(40);
+BENCHMARK(BM_UploadToFirstAnswer)->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Iterations(40);
 
 }  // namespace
 

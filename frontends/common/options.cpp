@@ -111,6 +111,13 @@ class BufferedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 }  // namespace
 
+void warn_if_unconfined(const EngineConfig& engine) {
+  if (engine.isolation == Isolation::inprocess) {
+    spdlog::warn("--isolation inprocess: functions run inside this server, with its authority over its files, "
+                 "network and processes, and can crash it (docs/security.md)");
+  }
+}
+
 void setup_logging(const std::string& program, const std::string& level) {
   auto logger = std::make_shared<spdlog::logger>(program, std::make_shared<BufferedStderrSink>());
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %n %l: %v");

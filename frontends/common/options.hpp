@@ -32,6 +32,8 @@ std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int
 // Logs to stderr through a buffer flushed every second (warnings and errors at once), so that a request's
 // log line costs no system call. `program` prefixes every line.
 void setup_logging(const std::string& program, const std::string& level);
+// One warning line when functions run in-process (--no-sandbox is warned about by the engine).
+void warn_if_unconfined(const EngineConfig& engine);
 
 // Runs `main_body`, turning any exception into one clear line on stderr and exit status 1.
 int run_main(const std::string& program, int (*main_body)(int, char**), int argc, char** argv);

@@ -84,6 +84,7 @@ int serve(int argc, char** argv) {
     config.allowed_origins.push_back(normalized);
   }
   frontend::setup_logging("faas-http", common.log_level);
+  frontend::warn_if_unconfined(common.engine);
   raise_descriptor_limit();
 
   // The password: from the environment, or generated once into the data dir. Never a built-in default.

@@ -85,6 +85,7 @@ int serve(int argc, char** argv) {
     }
   }
   frontend::setup_logging("faas-mqtt", common.log_level);
+  frontend::warn_if_unconfined(common.engine);
 
   std::atomic<bool> stop{false};
   std::thread waiter([&] {
