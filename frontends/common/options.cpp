@@ -59,6 +59,11 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_flag("!--no-sandbox", workers.sandbox,
                "With process isolation: run workers without the sandbox, with the server's authority (not advised)")
       ->envname("FAAS_SANDBOX");
+  app.add_option("--function-tmp-mb", workers.tmp_mb,
+                 "With the sandbox: MiB of a worker's private /tmp, and the largest file it may write")
+      ->envname("FAAS_FUNCTION_TMP_MB")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
   app.add_option("--function-network", options.function_network,
                  "With the sandbox: functions reach the host's network ('host') or only their own loopback ('none')")
       ->envname("FAAS_FUNCTION_NETWORK")
