@@ -166,7 +166,6 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
     return ack();
   }
   if (request.request_id.empty()) request.request_id = make_request_id();
-  std::string request_id = request.request_id;
   accepted.reply = encode_reply(topic, reply);
   // Acknowledged once committed: from then on a crash cannot lose it (resume() answers it at the next start). It
   // runs meanwhile: the commit costs a request no latency.
