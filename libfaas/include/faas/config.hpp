@@ -23,6 +23,9 @@ FunctionNetwork parse_function_network(std::string_view text);  // throws Error(
 struct WorkerConfig {
   unsigned min_per_function = 1;   // kept running once a function has been used (until it is deleted)
   unsigned max_per_function = 4;   // running a function's calls at once
+  // Workers across all functions; past it the least recently used idle worker stops to make room (even a
+  // function's last one). 0: one per 32 MB of the machine's memory, from 8 to 512.
+  unsigned max_total = 0;
   unsigned spares = 1;             // started ahead with Python up and no function, so an upload loads at once
   std::chrono::seconds idle_timeout{60};  // a worker beyond the minimum that ran nothing this long is stopped
   std::size_t memory_limit_mb = 1024;     // address space per worker (RLIMIT_AS); 0 = no limit

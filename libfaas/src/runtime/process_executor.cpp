@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <spdlog/spdlog.h>
@@ -58,6 +59,12 @@ std::vector<std::string> worker_environment() {
 ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
     : options_(options), sink_(std::move(sink)) {
   const auto& workers = options_.workers;
+  max_total_ = workers.max_total;
+  if (max_total_ == 0) {
+    auto memory_mb = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) / 1024 *
+                     static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) / 1024;
+    max_total_ = std::clamp<std::size_t>(memory_mb / 32, 8, 512);
+  }
   // Sandboxed, the worker's parent is bubblewrap's init in its own PID namespace, which dies with us.
   worker_argv_ = {find_worker_program(workers.program).string(),
                   "--parent", std::to_string(workers.sandbox ? 0 : ::getpid()),
@@ -193,6 +200,7 @@ void ProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function) 
   if (slot->spec && slot->spec->version > function->version) return;  // a newer version is already in
   slot->spec = settled;
   retire_older(*slot);
+  make_room();  // the new worker counts against the budget (it is kept even when all others are busy)
   auto worker = std::make_shared<Worker>();
   worker->process = std::move(process);
   worker->spec = settled;
@@ -202,11 +210,53 @@ void ProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function) 
 }
 
 void ProcessExecutor::start_worker(const std::shared_ptr<Pool>& pool) {
+  if (!make_room()) {
+    pool->starved = true;  // the first worker to go idle makes room for it
+    some_starved_ = true;
+    return;
+  }
+  pool->starved = false;
   auto worker = std::make_shared<Worker>();
   worker->spec = pool->spec;
   pool->workers.push_back(worker);
   ++drivers_;
   std::thread([this, pool, worker] { drive(pool, worker); }).detach();
+}
+
+bool ProcessExecutor::make_room() {
+  std::size_t live = 0;
+  std::shared_ptr<Worker> oldest;
+  Pool* oldest_pool = nullptr;
+  for (auto& [name, pool] : pools_) {
+    live += active_workers(*pool);
+    for (auto& worker : pool->workers) {
+      if (worker->ready && !worker->busy && !worker->retiring && (!oldest || worker->last_used < oldest->last_used)) {
+        oldest = worker;
+        oldest_pool = pool.get();
+      }
+    }
+  }
+  if (live < max_total_) return true;
+  if (!oldest) return false;
+  oldest->retiring = true;
+  oldest_pool->work_cv.notify_all();
+  return true;
+}
+
+void ProcessExecutor::serve_starved() {
+  if (!some_starved_) return;
+  some_starved_ = false;
+  for (auto& [name, pool] : pools_) {
+    if (!pool->starved) continue;
+    if (pool->queue.empty()) {
+      pool->starved = false;
+    } else if (starting_workers(*pool) == 0) {
+      start_worker(pool);  // sets some_starved_ again when there is still no room
+    } else {
+      pool->starved = false;
+    }
+    if (pool->starved) some_starved_ = true;
+  }
 }
 
 void ProcessExecutor::retire_older(Pool& pool) {
@@ -386,6 +436,7 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
     });
     if (worker->retiring || pool->queue.empty()) break;  // retired, or stopping with nothing left
 
+
     // One call at a time unless calls pile up; then a share of the queue, to save wake-ups on both sides.
     std::size_t idle = std::max<std::size_t>(1, idle_workers(*pool));
     std::size_t take = std::clamp<std::size_t>(pool->queue.size() / idle, 1, max_batch);
@@ -410,6 +461,7 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
     lock.lock();
     worker->busy = false;
     worker->last_used = Clock::now();
+    if (some_starved_ && pool->queue.empty()) worker->retiring = true;  // idle now: make room for them
     if (!result.alive) {
       for (std::size_t i = batch.size(); i > result.finished; --i) {  // not started: back to the front
         pool->queue.push_front(std::move(batch[i - 1]));
@@ -430,6 +482,7 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
       start_worker(pool);  // its replacement
     }
   }
+  if (!stopping_) serve_starved();  // its place in the budget is free
   auto process = std::move(worker->process);
   lock.unlock();
   process.reset();  // end-of-file, then SIGKILL to what is left; reaped

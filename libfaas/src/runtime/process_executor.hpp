@@ -50,6 +50,7 @@ class ProcessExecutor final : public Executor {
     std::deque<std::unique_ptr<Call>> queue;
     std::list<std::shared_ptr<Worker>> workers;
     std::condition_variable work_cv;  // its drivers wait here
+    bool starved = false;  // calls wait and no worker could start within the budget
   };
   struct Exchange {
     std::size_t finished = 0;  // calls with a record, from the first
@@ -66,6 +67,11 @@ class ProcessExecutor final : public Executor {
   std::size_t idle_workers(const Pool& pool) const;
   std::size_t starting_workers(const Pool& pool) const;
   std::size_t active_workers(const Pool& pool) const;  // not retiring
+  // Within max_total: true when a worker may start now, after retiring the least recently used idle worker if
+  // the budget is spent; false when every worker is busy.
+  bool make_room();
+  // Starts a worker for a pool that waited for room, if there is room now.
+  void serve_starved();
 
   void drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> worker);
   // A process to load `function` in: a spare, waiting for one if needed, or, sandboxed, one the manager starts
@@ -85,6 +91,8 @@ class ProcessExecutor final : public Executor {
 
   ExecutorOptions options_;
   CallSink sink_;
+  std::size_t max_total_ = 0;  // the budget of workers across functions (resolved from max_total)
+  bool some_starved_ = false;  // a pool waits for room in the budget
   std::vector<std::string> worker_argv_;
   std::vector<std::string> worker_env_;
 

@@ -1,6 +1,9 @@
 // Process isolation through the engine: misbehaving functions are contained in their workers, each gets its
 // record, and everything else keeps being served.
 #include <gtest/gtest.h>
+#include <sstream>
+#include <set>
+#include <map>
 
 #include <signal.h>
 #include <stdlib.h>
@@ -353,6 +356,68 @@ TEST(ProcessIsolationWorkers, WhatAFunctionWritesToItsDescriptorsIsItsOutput) {
   EXPECT_LT(output.size(), 1100u);
   EXPECT_NE(output.find("[output truncated]"), std::string::npos);
   EXPECT_EQ(call(engine, "loud", json::array({1}))["stdout"], "through print\nto fd 2\nx");
+}
+
+}  // namespace
+}  // namespace faas
+
+namespace faas {
+namespace {
+
+// The faas-worker processes among this process's descendants (other tests may run beside this one).
+std::size_t my_workers() {
+  std::map<long, long> parent_of;
+  std::set<long> workers;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 2));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    long pid = std::stol(name);
+    parent_of[pid] = ppid;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string argv0;
+    std::getline(cmdline, argv0, '\0');
+    if (state != 'Z' && argv0.size() >= 11 && argv0.compare(argv0.size() - 11, 11, "faas-worker") == 0) {
+      workers.insert(pid);
+    }
+  }
+  std::size_t mine = 0;
+  for (long pid : workers) {
+    for (long up = parent_of[pid]; up > 1; up = parent_of.count(up) ? parent_of[up] : 0) {
+      if (up == ::getpid()) {
+        ++mine;
+        break;
+      }
+    }
+  }
+  return mine;
+}
+
+TEST(ProcessIsolationBudget, ManyFunctionsShareTheWorkerBudget) {
+  testing::TempDir dir;
+  auto config = process_config(dir.path());
+  config.workers.max_total = 3;
+  Engine engine(config);
+  std::size_t most = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 8; ++i) {
+      auto name = "fn" + std::to_string(i);
+      if (round == 0) engine.upload(name, "def main(a):\n    return a * " + std::to_string(i) + "\n");
+      EXPECT_EQ(call(engine, name, json::array({2}))["result"], 2 * i) << name;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // retired workers take a moment to go
+      most = std::max(most, my_workers());
+    }
+  }
+  // The budget, and at most one more while an upload's worker imports its code.
+  EXPECT_LE(most, 4u);
+  EXPECT_GE(most, 1u);
 }
 
 }  // namespace
