@@ -51,7 +51,7 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
   app.add_option("--max-workers-total", workers.max_total,
-                 "With process isolation: worker processes across all functions (0: one per 32 MB of memory, 8 to 512)")
+                 "With process isolation: worker processes across all functions (0: one per 64 MB of memory, 8 to 512)")
       ->envname("FAAS_MAX_WORKERS_TOTAL")
       ->capture_default_str();
   app.add_option("--memory-limit", workers.memory_limit_mb, "With process isolation: MB of address space per worker (0: none)")

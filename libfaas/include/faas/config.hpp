@@ -24,7 +24,7 @@ struct WorkerConfig {
   unsigned min_per_function = 1;   // kept running once a function has been used (until it is deleted)
   unsigned max_per_function = 4;   // running a function's calls at once
   // Workers across all functions; past it the least recently used idle worker stops to make room (even a
-  // function's last one). 0: one per 32 MB of the machine's memory, from 8 to 512.
+  // function's last one). 0: one per 64 MB of the machine's memory, from 8 to 512.
   unsigned max_total = 0;
   unsigned spares = 1;             // started ahead with Python up and no function, so an upload loads at once
   std::chrono::seconds idle_timeout{60};  // a worker beyond the minimum that ran nothing this long is stopped

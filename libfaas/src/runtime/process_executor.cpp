@@ -63,7 +63,7 @@ ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
   if (max_total_ == 0) {
     auto memory_mb = static_cast<std::size_t>(::sysconf(_SC_PHYS_PAGES)) / 1024 *
                      static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) / 1024;
-    max_total_ = std::clamp<std::size_t>(memory_mb / 32, 8, 512);
+    max_total_ = std::clamp<std::size_t>(memory_mb / 64, 8, 512);
   }
   // Sandboxed, the worker's parent is bubblewrap's init in its own PID namespace, which dies with us.
   worker_argv_ = {find_worker_program(workers.program).string(),
