@@ -38,11 +38,13 @@ void FunctionRegistry::put(const FunctionInfo& info) {
   auto spec = make_spec(info);
   std::unique_lock write(table_mutex_);
   table_[info.name] = Entry{info, std::move(spec)};
+  touched_.insert(info.name);
 }
 
 void FunctionRegistry::erase(const std::string& name) {
   std::unique_lock write(table_mutex_);
   table_.erase(name);
+  touched_.insert(name);
 }
 
 void FunctionRegistry::restore_files(const FunctionInfo& info) {
@@ -77,10 +79,13 @@ void FunctionRegistry::sync() {
   std::lock_guard sync(sync_mutex_);
   auto version = store_.registry_version();
   if (version == seen_registry_version_ && seen_registry_version_ != 0) return;
+  {
+    std::unique_lock write(table_mutex_);
+    touched_.clear();
+  }
   auto rows = store_.list();
 
   std::unordered_map<std::string, Entry> fresh;
-  std::vector<std::string> gone;
   {
     std::shared_lock read(table_mutex_);
     for (auto& info : rows) {
@@ -90,9 +95,6 @@ void FunctionRegistry::sync() {
         continue;
       }
       fresh.emplace(info.name, Entry{info, nullptr});
-    }
-    for (const auto& [name, entry] : table_) {
-      if (!fresh.count(name)) gone.push_back(name);
     }
   }
   for (auto& [name, entry] : fresh) {
@@ -104,12 +106,26 @@ void FunctionRegistry::sync() {
     }
     entry.spec = make_spec(entry.info);
   }
+  std::vector<std::string> gone;  // deleted by another process
   {
     std::unique_lock write(table_mutex_);
-    // An upload or delete made in this process while we read keeps its own (newer) view.
+    // An upload or delete made in this process since we read the database keeps its own (newer) view: a function
+    // uploaded meanwhile is not in `rows`, and must neither vanish nor be retired.
+    for (const auto& name : touched_) {
+      auto it = table_.find(name);
+      if (it != table_.end()) {
+        fresh.insert_or_assign(name, it->second);
+      } else {
+        fresh.erase(name);
+      }
+    }
     for (auto& [name, entry] : table_) {
       auto it = fresh.find(name);
-      if (it != fresh.end() && entry.info.version > it->second.info.version) it->second = entry;
+      if (it == fresh.end()) {
+        gone.push_back(name);
+      } else if (entry.info.version > it->second.info.version) {
+        it->second = entry;
+      }
     }
     table_.swap(fresh);
   }

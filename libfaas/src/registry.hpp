@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "envs/venv_cache.hpp"
 #include "faas/function_info.hpp"
@@ -59,6 +60,7 @@ class FunctionRegistry {
 
   mutable std::shared_mutex table_mutex_;
   std::unordered_map<std::string, Entry> table_;
+  std::unordered_set<std::string> touched_;  // put or erased here since the running sync() read the database
   std::mutex sync_mutex_;  // one sync() at a time
   std::uint64_t seen_registry_version_ = 0;
 

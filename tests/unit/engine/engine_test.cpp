@@ -387,3 +387,24 @@ TEST_F(EngineTest, InvocationStateFollowsAnAsyncCall) {
 
 }  // namespace
 }  // namespace faas
+
+namespace faas {
+namespace {
+
+// The registry's poll (for uploads by other processes) reads the database while uploads go on here: a function
+// uploaded meanwhile must neither vanish from the table nor be retired.
+TEST(EngineRegistry, UploadsDuringTheRegistryPollAreNeverLost) {
+  testing::TempDir dir;
+  auto config = testing::test_config(dir.path());
+  config.registry_poll = std::chrono::milliseconds(1);
+  Engine engine(config);
+  for (int i = 0; i < 300; ++i) {
+    auto name = "f" + std::to_string(i);
+    engine.upload(name, "def main():\n    return " + std::to_string(i) + "\n");
+    auto result = engine.invoke(name, nlohmann::json::array());
+    ASSERT_EQ(result.record.result, std::to_string(i)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace faas
