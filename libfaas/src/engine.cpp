@@ -62,9 +62,12 @@ EngineState::EngineState(EngineConfig cfg)
     log->append(std::move(call->record), std::move(call->done));
   });
 
+  // Under the worker sandbox, pip (and whatever build backend it runs) is confined the same way.
+  const bool sandboxed = config.isolation == Isolation::process && config.workers.sandbox;
   venvs = std::make_unique<envs::VenvCache>(envs::VenvOptions{config.data_dir / "envs", config.python,
                                                               config.pip_timeout, runtime::site_packages_suffix(),
-                                                              config.pip_index});
+                                                              config.pip_index,
+                                                              sandboxed ? &config.workers : nullptr});
   venvs->remove_leftovers();
 
   log = std::make_unique<store::RecordLog>(

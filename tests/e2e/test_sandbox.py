@@ -109,8 +109,9 @@ def test_a_function_reads_nothing_of_the_server(start_http):
         assert run(server, "read", str(path)) != "done", path
     for folder in [data, data / "functions", data / "envs", "/root", "/home"]:
         assert run(server, "list", str(folder)) != "done", folder
-    # Its own code it may read.
+    # Its own code it may read, and what Python and TLS need of /etc.
     assert run(server, "read", str(data / "functions" / "hostile" / "func.py")) == "done"
+    assert run(server, "read", "/etc/ld.so.cache") == "done"
     environment = run(server, "environ")
     assert "SERVER_ONLY_SECRET" not in environment and "FAAS_HTTP_PASSWORD" not in environment, environment
     still_serving(server)
@@ -171,3 +172,75 @@ def test_without_the_sandbox_the_server_warns(start_http):
     assert "without the sandbox" in server.log()
     server.upload("calc", ADD)
     assert server.invoke("calc", 1, 2).json()["result"] == 3
+
+
+BACKEND = '''
+import base64, hashlib, os, zipfile
+
+def attempts():
+    out = {}
+    def attempt(name, action):
+        try:
+            action()
+            out[name] = "done"
+        except Exception as e:
+            out[name] = type(e).__name__
+    attempt("read faas.db", lambda: open(DATA + "/faas.db", "rb").read(1))
+    attempt("read http-password", lambda: open(DATA + "/http-password").read())
+    attempt("list functions", lambda: os.listdir(DATA + "/functions"))
+    attempt("write the data dir", lambda: open(DATA + "/planted", "w").write("x"))
+    attempt("write calc", lambda: open(DATA + "/functions/calc/func.py", "w").write("x"))
+    attempt("read /etc/shadow", lambda: open("/etc/shadow").read())
+    attempt("kill the server", lambda: os.kill(SERVER, 9))
+    return out
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {"evil.py": "RESULTS = %r\\n" % attempts(),
+             "evil-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: evil\\nVersion: 1.0\\n",
+             "evil-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: evil\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+    name = "evil-1.0-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, text in files.items():
+            data = text.encode()
+            wheel.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append("evil-1.0.dist-info/RECORD,,")
+        wheel.writestr("evil-1.0.dist-info/RECORD", "\\n".join(record) + "\\n")
+    return name
+'''
+
+
+def make_hostile_sdist(directory, data_dir, server_pid):
+    """evil-1.0.tar.gz with an in-tree build backend that tries, while pip builds it, what a function may not."""
+    import io
+    import tarfile
+    directory.mkdir(parents=True, exist_ok=True)
+    members = {
+        "evil-1.0/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "evil-1.0/backend.py": f"DATA = {str(data_dir)!r}\nSERVER = {server_pid}\n" + BACKEND,
+        "evil-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n",
+    }
+    with tarfile.open(directory / "evil-1.0.tar.gz", "w:gz") as archive:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def test_a_requirement_s_build_backend_is_confined_too(start_http, tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    server = start_http(password=None, env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels)})
+    server.upload("calc", ADD)
+    data = server.data_dir.resolve()
+    make_hostile_sdist(wheels, data, server.process.pid)
+    server.upload("uses_evil", "import evil\n\ndef main():\n    return evil.RESULTS\n", "evil==1.0\n")
+    results = server.invoke("uses_evil").json()["result"]
+    assert len(results) == 7, results
+    assert all(outcome != "done" for outcome in results.values()), results
+    assert not (data / "planted").exists()
+    assert (data / "functions" / "calc" / "func.py").read_text() == ADD
+    still_serving(server)

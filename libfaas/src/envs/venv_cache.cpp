@@ -1,8 +1,14 @@
 #include "envs/venv_cache.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+
 #include <spdlog/spdlog.h>
 
 #include "envs/requirements.hpp"
+#include "runtime/sandbox.hpp"
 #include "faas/error.hpp"
 #include "util/files.hpp"
 #include "util/hash.hpp"
@@ -57,6 +63,42 @@ VenvCache::VenvCache(VenvOptions options) : options_(std::move(options)) {
 
 bool VenvCache::exists(const std::string& id) const { return fs::is_directory(site_packages(id)); }
 
+namespace {
+
+// Local paths pip is told of through its settings (find-links, certificates, a file index): the sandboxed pip
+// must see them.
+std::vector<fs::path> pip_readable_paths(const std::string& pip_index) {
+  std::vector<std::string> candidates{pip_index};
+  for (const char* name : {"PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CERT", "SSL_CERT_FILE",
+                           "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE"}) {
+    const char* value = std::getenv(name);
+    if (value == nullptr) continue;
+    std::istringstream words(value);
+    for (std::string word; words >> word;) candidates.push_back(word);
+  }
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto& candidate : candidates) {
+    if (candidate.rfind("file://", 0) == 0) candidate.erase(0, 7);
+    if (candidate.empty() || candidate[0] != '/' || !fs::exists(candidate, ec)) continue;
+    fs::path path = fs::canonical(candidate, ec);
+    if (!ec && path.string().rfind("/usr/", 0) != 0 && path.string().rfind("/etc/", 0) != 0) out.push_back(path);
+  }
+  return out;
+}
+
+// A root server's sandboxed pip runs as runtime::build_uid: it owns the virtualenv while building it.
+void chown_tree(const fs::path& root, uid_t owner) {
+  std::error_code ec;
+  ::lchown(root.c_str(), owner, owner);
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    ::lchown(it->path().c_str(), owner, owner);
+  }
+}
+
+}  // namespace
+
 fs::path VenvCache::site_packages(const std::string& id) const {
   return options_.envs_dir / id / options_.site_packages_suffix;
 }
@@ -108,7 +150,20 @@ fs::path VenvCache::ensure(const std::string& id, std::string_view normalized_re
                                    (temp / "bin" / "python").string(), "install", "--no-warn-script-location"};
   if (!options_.pip_index.empty()) command.insert(command.end(), {"--index-url", options_.pip_index});
   command.insert(command.end(), {"-r", requirements_file.string()});
+  runtime::SandboxedCommand confined;
+  if (options_.sandbox != nullptr) {
+    // What pip installs may run code of its own (a build backend): it runs confined like a function, seeing the
+    // new virtualenv (writable), the wheels and certificates the operator pointed pip at, and nothing else.
+    confined = runtime::sandboxed_build(*options_.sandbox, command, temp, pip_readable_paths(options_.pip_index));
+    command = confined.argv;
+    for (std::size_t i = 0; i < confined.fds.size(); ++i) {
+      pip_options.descriptors.emplace_back(confined.fds[i].get(), confined.targets[i]);
+    }
+    pip_options.set_env["HOME"] = "/tmp";
+    if (::geteuid() == 0) chown_tree(temp, runtime::build_uid);
+  }
   auto pip = run_process(command, pip_options);
+  if (::geteuid() == 0 && options_.sandbox != nullptr) chown_tree(temp, 0);
   if (!pip.ok()) throw Error(ErrorCode::build_failed, describe_failure("pip install", pip));
 
   fs::rename(temp, options_.envs_dir / id);

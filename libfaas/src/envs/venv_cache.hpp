@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+
+#include "faas/config.hpp"
 #include <string_view>
 
 namespace faas::envs {
@@ -20,6 +22,7 @@ struct VenvOptions {
   std::chrono::seconds pip_timeout{std::chrono::minutes(5)};
   std::string site_packages_suffix;  // "lib/python3.11/site-packages", as the embedded interpreter expects
   std::string pip_index;             // --index-url for pip; empty: pip's default and the PIP_* settings
+  const WorkerConfig* sandbox = nullptr;  // set: pip (and any build backend it runs) runs in the worker sandbox
 };
 
 // The requirements without blank lines, comments and surrounding spaces; empty when nothing is required.

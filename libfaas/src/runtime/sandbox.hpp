@@ -34,7 +34,15 @@ struct SandboxedCommand {
 SandboxedCommand sandboxed_command(const WorkerConfig& config, const std::vector<std::string>& worker_argv,
                                    const FunctionSpec* function);
 
-// Where bwrap and setpriv are; empty when missing.
+// The argv that runs `argv` (a virtualenv's pip install) confined like a worker, but with the network, a larger
+// /tmp, `writable` bound read-write and `readable` read-only (at their own paths). A root server's build runs as
+// build_uid: give it `writable` first (and take it back after).
+SandboxedCommand sandboxed_build(const WorkerConfig& config, const std::vector<std::string>& argv,
+                                 const std::filesystem::path& writable,
+                                 const std::vector<std::filesystem::path>& readable);
+constexpr unsigned build_uid = 2'999'999'999u;
+
+// Where bwrap is; empty when missing.
 std::filesystem::path find_bwrap();
 
 }  // namespace faas::runtime

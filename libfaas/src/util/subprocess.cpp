@@ -105,6 +105,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   auto [output_fd, child_output] = make_pipe();
   SpawnActions actions;
   actions.open(0, "/dev/null", O_RDONLY).dup2(child_output.get(), 1).dup2(child_output.get(), 2);
+  for (auto [ours, theirs] : options.descriptors) actions.dup2(ours, theirs);
   pid_t pid = spawn_in_own_group(argv, build_environment(options), actions);
   child_output.reset();  // the child's copies are the only writers left: their end is our end-of-file
 
