@@ -30,10 +30,6 @@ Isolation parse_isolation(std::string_view text) {
   throw Error(ErrorCode::invalid_input, "isolation must be 'inprocess' or 'process', not '" + std::string(text) + "'");
 }
 
-std::string_view to_string(FunctionNetwork network) noexcept {
-  return network == FunctionNetwork::none ? "none" : "host";
-}
-
 FunctionNetwork parse_function_network(std::string_view text) {
   if (text == "host") return FunctionNetwork::host;
   if (text == "none") return FunctionNetwork::none;

@@ -16,7 +16,6 @@ Isolation parse_isolation(std::string_view text);  // throws Error(invalid_input
 
 // What a sandboxed function's network is: the host's, or a namespace of its own with only loopback.
 enum class FunctionNetwork { host, none };
-std::string_view to_string(FunctionNetwork network) noexcept;
 FunctionNetwork parse_function_network(std::string_view text);  // throws Error(invalid_input)
 
 // Process isolation (Isolation::process): each function runs in warm `faas-worker` processes of its own.

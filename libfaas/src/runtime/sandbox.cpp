@@ -53,15 +53,13 @@ void add_root_entry(std::vector<std::string>& argv, const char* path) {
 
 }  // namespace
 
-fs::path find_bwrap() { return find_program("bwrap"); }
-
 namespace {
 
 // Assembles a bwrap command: the common view (above), then binds, then the program.
 class CommandBuilder {
  public:
   CommandBuilder(bool network, std::size_t tmp_mb) {
-    auto bwrap = find_bwrap();
+    auto bwrap = find_program("bwrap");
     if (bwrap.empty()) {
       throw Error(ErrorCode::internal, "the sandbox needs bubblewrap (apt-get install bubblewrap), or start the "
                                        "server with --no-sandbox");

@@ -42,7 +42,5 @@ SandboxedCommand sandboxed_build(const WorkerConfig& config, const std::vector<s
                                  const std::vector<std::filesystem::path>& readable);
 constexpr unsigned build_uid = 2'999'999'999u;
 
-// Where bwrap is; empty when missing.
-std::filesystem::path find_bwrap();
 
 }  // namespace faas::runtime
