@@ -179,8 +179,12 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
   run(std::move(request), topic, std::move(reply));
 }
 
+std::string Api::invoke_answer_topic(const std::string& function, const ReplyTo& reply) const {
+  return reply.topic.empty() ? config_.response_topic + "/invoke/" + function : reply.topic;
+}
+
 void Api::run(InvokeRequest request, const std::string& topic, ReplyTo reply) {
-  std::string answer_topic = reply.topic.empty() ? config_.response_topic + "/invoke/" + request.function : reply.topic;
+  std::string answer_topic = invoke_answer_topic(request.function, reply);
   std::string request_id = request.request_id;
   std::string id = request.invocation_id;
   engine_.invoke_async(std::move(request), [this, topic, answer_topic = std::move(answer_topic),
@@ -214,9 +218,8 @@ void Api::resume() {
     auto& [topic, reply] = where;
     if (auto record = engine_.record(id)) {
       // It ran and was recorded; only its answer may not have reached the broker.
-      auto answer_topic =
-          reply.topic.empty() ? config_.response_topic + "/invoke/" + accepted.request.function : reply.topic;
-      publish_(answer_topic, std::move(*record), reply, [this, id] { engine_.settle(id); });
+      publish_(invoke_answer_topic(accepted.request.function, reply), std::move(*record), reply,
+               [this, id] { engine_.settle(id); });
       continue;
     }
     ++rerun;

@@ -50,6 +50,8 @@ class Api {
   // False when the message was not taken and must not be acknowledged now.
   bool route(Message& message, Ack& ack);
   void invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply, Ack ack);
+  // Where an invocation's answer goes: the request's Response Topic, else <response>/invoke/<function>.
+  std::string invoke_answer_topic(const std::string& function, const ReplyTo& reply) const;
   // Runs an accepted invocation and publishes its answer; the inbox entry is settled once the broker has it.
   void run(InvokeRequest request, const std::string& topic, ReplyTo reply);
   void administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained);
