@@ -155,7 +155,7 @@ std::chrono::milliseconds seconds_to_ms(double seconds, const char* what) {
 
 std::unique_ptr<PyEngine> make_engine(const std::string& data_dir, const std::string& isolation, double timeout,
                                       const std::string& python, unsigned max_concurrency, std::size_t max_queue,
-                                      std::size_t log_retention) {
+                                      std::size_t log_retention, bool sandbox) {
   faas::EngineConfig config;
   config.data_dir = data_dir;
   config.isolation = faas::parse_isolation(isolation);
@@ -165,6 +165,7 @@ std::unique_ptr<PyEngine> make_engine(const std::string& data_dir, const std::st
   config.max_concurrency = max_concurrency;
   config.max_queue = max_queue;
   config.log_retention = log_retention;
+  config.workers.sandbox = sandbox;
   return std::make_unique<PyEngine>(std::move(config));
 }
 
@@ -174,10 +175,17 @@ std::string code_text(py::handle code) {
   throw py::type_error("code must be str or bytes");
 }
 
-py::object upload(PyEngine& self, const std::string& name, py::handle code, std::optional<std::string> requirements) {
+py::object upload(PyEngine& self, const std::string& name, py::handle code, std::optional<std::string> requirements,
+                  py::object settings) {
   std::string source = code_text(code);
+  nlohmann::json patch;  // null: the function keeps its settings
+  if (!settings.is_none()) {
+    if (!py::isinstance<py::dict>(settings)) throw py::type_error("settings must be a dict");
+    patch = nlohmann::json::parse(arguments_text(settings, "settings"));
+  }
   faas::FunctionInfo info = self.without_gil([&](faas::Engine& engine) {
-    return engine.upload(name, source, requirements ? std::optional<std::string_view>(*requirements) : std::nullopt);
+    return engine.upload(name, source, requirements ? std::optional<std::string_view>(*requirements) : std::nullopt,
+                         patch);
   });
   return to_python(info);
 }
@@ -200,6 +208,22 @@ py::object invoke(PyEngine& self, const std::string& name, py::object args, py::
   std::string record =
       self.without_gil([&](faas::Engine& engine) { return engine.invoke(std::move(request)).json; });
   return json_text_to_python(record);
+}
+
+// settings(name) reads a function's settings; settings(name, timeout=5, env={...}) changes them first.
+py::object settings(PyEngine& self, const std::string& name, const py::kwargs& changes) {
+  py::dict patch;
+  for (auto [key, value] : changes) {
+    std::string field = key.cast<std::string>();
+    patch[py::str(field == "is_public" ? "public" : field)] = value;  // `public` is a keyword in Python calls
+  }
+  nlohmann::json parsed;
+  if (!changes.empty()) parsed = nlohmann::json::parse(arguments_text(patch, "settings"));
+  std::string view = self.without_gil([&](faas::Engine& engine) {
+    auto current = changes.empty() ? engine.settings(name) : engine.update_settings(name, parsed);
+    return faas::settings_view(current, engine.config()).dump();
+  });
+  return json_text_to_python(view);
 }
 
 py::list logs(PyEngine& self, const std::string& name, std::size_t limit) {
@@ -273,13 +297,21 @@ PYBIND11_MODULE(_core, module) {
       .def(py::init(&make_engine), py::arg("data_dir") = "faas-data", py::arg("isolation") = "inprocess",
            py::arg("timeout") = 30.0, py::arg("python") = "/usr/bin/python3", py::kw_only(),
            py::arg("max_concurrency") = 8, py::arg("max_queue") = 4096, py::arg("log_retention") = 10000,
+           py::arg("sandbox") = true,
            "Opens (or creates) the data dir and its database. timeout is per invocation, in seconds; python is "
-           "the interpreter that builds virtualenvs for requirements.")
+           "the interpreter that builds virtualenvs for requirements; sandbox confines each worker under "
+           "isolation='process' (docs/security.md).")
+      .def("settings", &settings, py::arg("name"),
+           "A function's settings as a dict (effective values, 'defaults' naming those that follow the server, "
+           "secrets by name only). Keyword arguments change them first, as a JSON merge patch: "
+           "settings('f', timeout=5, env={'MODE': 'fast'}, secrets={'TOKEN': 't'}, is_public=True); None "
+           "returns a setting to the server's default. Raises FunctionNotFound or InvalidInput.")
       .def("upload", &upload, py::arg("name"), py::arg("code"), py::arg("requirements") = py::none(),
+           py::arg("settings") = py::none(),
            "Creates or atomically replaces a function from its func.py source (str or bytes) and optional "
            "requirements.txt text, and returns its info dict. The new version is built (a virtualenv when there "
            "are requirements, by offline-capable pip) and imported first: on failure BuildError is raised and the "
-           "old version keeps serving.")
+           "old version keeps serving. settings (a dict, as for settings()) are changed with it.")
       .def(
           "invoke", &invoke, py::arg("name"), py::arg("args") = py::none(), py::arg("kwargs") = py::none(),
           py::arg("request_id") = py::none(),

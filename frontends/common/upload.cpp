@@ -28,6 +28,10 @@ UploadSource decode_upload(const nlohmann::json& body) {
   UploadSource source;
   source.code = *decode("code_b64", true);
   source.requirements = decode("req_b64", false);
+  if (auto it = body.find("settings"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) throw Error(ErrorCode::invalid_input, "'settings' must be a JSON object");
+    source.settings = *it;
+  }
   return source;
 }
 

@@ -113,6 +113,13 @@ std::optional<std::string_view> one_segment_after(std::string_view path, std::st
   return rest;
 }
 
+// The {name} of /admin/functions/{name}/settings.
+std::optional<std::string_view> settings_target(std::string_view path) {
+  constexpr std::string_view suffix = "/settings";
+  if (path.size() <= suffix.size() || path.substr(path.size() - suffix.size()) != suffix) return std::nullopt;
+  return one_segment_after(path.substr(0, path.size() - suffix.size()), "/admin/functions/");
+}
+
 Response method_not_allowed(std::string_view allow) {
   auto response = error_response(405, "method not allowed; use " + std::string(allow));
   response.allow = allow;
@@ -139,6 +146,7 @@ struct UploadForm {
   std::string name;
   std::string code;
   std::optional<std::string> requirements;
+  json settings;  // null: unchanged
 };
 
 UploadForm parse_multipart_upload(const Request& request) {
@@ -157,6 +165,10 @@ UploadForm parse_multipart_upload(const Request& request) {
   if (const FormPart* requirements = find_part(parts, "requirements")) {
     form.requirements = std::string(requirements->data);
   }
+  if (const FormPart* settings = find_part(parts, "settings"); settings != nullptr && !settings->data.empty()) {
+    form.settings = json::parse(settings->data, nullptr, false);
+    if (!form.settings.is_object()) throw Error(ErrorCode::invalid_input, "the 'settings' field must be a JSON object");
+  }
   return form;
 }
 
@@ -169,6 +181,7 @@ UploadForm parse_json_upload(const Request& request) {
   auto source = frontend::decode_upload(body);
   form.code = std::move(source.code);
   form.requirements = std::move(source.requirements);
+  form.settings = std::move(source.settings);
   return form;
 }
 
@@ -223,7 +236,12 @@ void Api::handle(Request request, Reply reply) {
     if (method != "GET" && !request.origin.empty() && !allowed_origin(request.origin, config_.allowed_origins)) {
       return reply(error_response(403, "cross-origin request refused"));
     }
-    const bool open = config_.public_invoke && starts_with(path, "/function/");
+    // /function/{name} is open when the function says so, else when the server does (--public-invoke).
+    bool open = false;
+    if (starts_with(path, "/function/")) {
+      auto name = one_segment_after(path, "/function/");
+      open = (name ? engine_.is_public(decoded_segment(*name)) : std::nullopt).value_or(config_.public_invoke);
+    }
     if (!open && !request.credentials_verified) {
       if (!auth_.check(request.authorization)) {
         auto response = error_response(401, "authentication required");
@@ -255,6 +273,22 @@ void Api::handle(Request request, Reply reply) {
         json out = json::object();
         for (const auto& info : engine_.list()) out[info.name] = info;
         return json_response(200, out.dump());
+      });
+    }
+    if (auto name = settings_target(path)) {
+      if (!get && method != "PATCH") return reply(method_not_allowed("GET, PATCH"));
+      std::string function = decoded_segment(*name);
+      if (get) {
+        return offload(std::move(reply), [this, name = std::move(function)] {
+          return json_response(200, settings_view(engine_.settings(name), engine_.config()).dump());
+        });
+      }
+      json patch = json::parse(request.body, nullptr, false);
+      if (patch.is_discarded() || !patch.is_object()) {
+        return reply(error_response(400, "send the settings to change as a JSON object", "invalid_input"));
+      }
+      return offload(std::move(reply), [this, name = std::move(function), patch = std::move(patch)] {
+        return json_response(200, settings_view(engine_.update_settings(name, patch), engine_.config()).dump());
       });
     }
     if (auto name = one_segment_after(path, "/admin/functions/")) {
@@ -394,7 +428,7 @@ void Api::upload(Request request, Reply reply) {
         return error_response(400, "send multipart/form-data (fields code, name, requirements) or "
                                    "application/json (name, code_b64, req_b64)");
       }
-      auto info = engine_.upload(form.name, form.code, form.requirements);
+      auto info = engine_.upload(form.name, form.code, form.requirements, form.settings);
       metrics_.record_upload(true);
       return json_response(200, upload_success(info));
     } catch (const Error& e) {

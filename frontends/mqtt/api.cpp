@@ -285,7 +285,7 @@ std::string Api::run_admin(const std::string& command, const std::string& name, 
   if (command == "upload") {
     need_name();
     auto source = frontend::decode_upload(request);
-    auto info = engine_.upload(name, source.code, source.requirements);
+    auto info = engine_.upload(name, source.code, source.requirements, source.settings);
     return json{{"status", "ok"}, {"function", info.name}, {"version", info.version}, {"request_id", request_id}}
         .dump();
   }
@@ -311,6 +311,15 @@ std::string Api::run_admin(const std::string& command, const std::string& name, 
     auto records = join_json_array(engine_.logs(name, limit));
     return R"({"function":)" + json(name).dump() + R"(,"request_id":)" + json(request_id).dump() + R"(,"logs":)" +
            records + "}";
+  }
+  if (command == "settings") {
+    // The payload is a merge patch of the settings (request_id aside); an empty one reads them.
+    need_name();
+    json patch = request;
+    patch.erase("request_id");
+    auto settings = patch.empty() ? engine_.settings(name) : engine_.update_settings(name, patch);
+    return json{{"function", name}, {"settings", settings_view(settings, engine_.config())}, {"request_id", request_id}}
+        .dump();
   }
   if (command == "delete") {
     need_name();

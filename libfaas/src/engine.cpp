@@ -59,6 +59,7 @@ EngineState::EngineState(EngineConfig cfg)
   options.python = config.python;
   options.workers = config.workers;
   executor = runtime::make_executor(config.isolation, options, [this](std::unique_ptr<runtime::Call> call) {
+    call->concurrency = {};  // it ran: its place is free before its caller hears of it
     log->append(std::move(call->record), std::move(call->done));
   });
 
@@ -74,7 +75,7 @@ EngineState::EngineState(EngineConfig cfg)
       db_file, store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
       [this](const Invocation& record, bool stored) { committed(record, stored); }, [this] { delivered(); });
 
-  registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config.registry_poll);
+  registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config);
 }
 
 void EngineState::committed(const Invocation& record, bool stored) {
@@ -112,6 +113,15 @@ std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
     throw Error(ErrorCode::shutting_down, "the engine is shutting down");
   }
   auto call = std::make_unique<runtime::Call>();
+  if (spec->max_concurrency) {
+    call->concurrency = runtime::ConcurrencyToken(spec->in_flight);
+    if (spec->in_flight->fetch_add(1, std::memory_order_relaxed) >= *spec->max_concurrency) {
+      call.reset();  // gives its place back
+      delivered();
+      throw Error(ErrorCode::overloaded, "function '" + spec->name + "' is at its max_concurrency (" +
+                                             std::to_string(*spec->max_concurrency) + "); retry later");
+    }
+  }
   call->function = std::move(spec);
   call->request = std::move(request);
   call->record.id =
@@ -130,7 +140,12 @@ Engine::~Engine() { shutdown(); }
 const EngineConfig& Engine::config() const noexcept { return impl_->config; }
 
 FunctionInfo Engine::upload(std::string_view name, std::string_view code, std::optional<std::string_view> requirements) {
-  return upload_function(*impl_, name, code, requirements);
+  return upload_function(*impl_, name, code, requirements, nullptr);
+}
+
+FunctionInfo Engine::upload(std::string_view name, std::string_view code, std::optional<std::string_view> requirements,
+                            const nlohmann::json& settings_patch) {
+  return upload_function(*impl_, name, code, requirements, &settings_patch);
 }
 
 void Engine::remove(std::string_view name) { remove_function(*impl_, name); }
@@ -167,6 +182,7 @@ InvocationResult Engine::invoke(InvokeRequest request) {
   // A lone caller runs the function and commits its record on its own thread; under load it queues like
   // everyone else.
   if (engine.executor->run_inline(*call)) {
+    call->concurrency = {};
     if (auto committed = engine.log->commit_inline(call->record)) {
       engine.delivered();
       if (!committed->ok()) throw committed->error();
@@ -218,6 +234,22 @@ std::vector<std::string> Engine::logs(std::string_view name, std::size_t limit) 
 
 std::optional<std::string> Engine::record(std::string_view invocation_id) const {
   return impl_->log->find(std::string(invocation_id));
+}
+
+FunctionSettings Engine::settings(std::string_view name) const {
+  check_function_name(name);
+  auto found = impl_->functions->settings(std::string(name));
+  if (!found) throw_not_found(name);
+  return *found;
+}
+
+FunctionSettings Engine::update_settings(std::string_view name, const nlohmann::json& patch) {
+  return faas::update_settings(*impl_, name, patch);
+}
+
+std::optional<bool> Engine::is_public(std::string_view name) const {
+  auto spec = impl_->registry->find(std::string(name));
+  return spec ? spec->is_public : std::nullopt;
 }
 
 Engine::InvocationState Engine::invocation_state(std::string_view invocation_id) const {

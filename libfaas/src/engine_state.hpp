@@ -13,9 +13,12 @@
 #include <string_view>
 #include <unordered_set>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "envs/venv_cache.hpp"
 #include "faas/config.hpp"
 #include "faas/function_info.hpp"
+#include "faas/function_settings.hpp"
 #include "faas/invocation.hpp"
 #include "registry.hpp"
 #include "runtime/executor.hpp"
@@ -62,9 +65,11 @@ struct EngineState {
   std::once_flag shutdown_once;
 };
 
-// Engine::upload and Engine::remove (upload.cpp).
+// Engine::upload, Engine::update_settings and Engine::remove (upload.cpp).
+// `settings_patch`: null, or a merge patch of the function's settings to commit with the new version.
 FunctionInfo upload_function(EngineState& engine, std::string_view name, std::string_view code,
-                             std::optional<std::string_view> requirements);
+                             std::optional<std::string_view> requirements, const nlohmann::json* settings_patch);
+FunctionSettings update_settings(EngineState& engine, std::string_view name, const nlohmann::json& patch);
 void remove_function(EngineState& engine, std::string_view name);
 
 }  // namespace faas

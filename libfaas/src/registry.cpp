@@ -11,20 +11,41 @@ namespace fs = std::filesystem;
 namespace faas {
 
 FunctionRegistry::FunctionRegistry(fs::path functions_dir, store::FunctionStore& store, envs::VenvCache& venvs,
-                                   runtime::Executor& executor, std::chrono::milliseconds poll)
-    : functions_dir_(std::move(functions_dir)), store_(store), venvs_(venvs), executor_(executor), poll_(poll) {
+                                   runtime::Executor& executor, const EngineConfig& defaults)
+    : functions_dir_(std::move(functions_dir)), store_(store), venvs_(venvs), executor_(executor), defaults_(defaults) {
   sync();
   poller_ = std::thread([this] { poll_loop(); });
 }
 
 FunctionRegistry::~FunctionRegistry() { stop(); }
 
-std::shared_ptr<runtime::FunctionSpec> FunctionRegistry::make_spec(const FunctionInfo& info) const {
+std::shared_ptr<std::atomic<unsigned>> FunctionRegistry::in_flight_counter(const std::string& name) {
+  std::lock_guard lock(counters_mutex_);
+  auto& counter = in_flight_counters_[name];
+  if (!counter) counter = std::make_shared<std::atomic<unsigned>>(0);
+  return counter;
+}
+
+std::shared_ptr<runtime::FunctionSpec> FunctionRegistry::make_spec(const FunctionInfo& info,
+                                                                   const FunctionSettings& settings) {
   auto spec = std::make_shared<runtime::FunctionSpec>();
   spec->name = info.name;
   spec->version = info.version;
+  spec->revision = info.revision;
   spec->source = function_dir(info.name) / "func.py";
   if (!info.env_id.empty()) spec->site_dirs.push_back(venvs_.site_packages(info.env_id).string());
+  const auto& workers = defaults_.workers;
+  spec->timeout = settings.timeout.value_or(defaults_.timeout);
+  spec->memory_limit_mb = settings.memory_mb.value_or(workers.memory_limit_mb);
+  spec->network = settings.network.value_or(workers.network);
+  spec->max_workers = std::max(1u, settings.max_workers.value_or(workers.max_per_function));
+  spec->min_workers = std::min(settings.min_workers.value_or(workers.min_per_function), spec->max_workers);
+  spec->max_concurrency = settings.max_concurrency;
+  spec->is_public = settings.is_public;
+  for (const auto* variables : {&settings.env, &settings.secrets}) {
+    for (const auto& [name, value] : *variables) spec->environment.push_back(name + "=" + value);
+  }
+  spec->in_flight = in_flight_counter(info.name);
   return spec;
 }
 
@@ -34,8 +55,8 @@ std::shared_ptr<const runtime::FunctionSpec> FunctionRegistry::find(const std::s
   return it == table_.end() ? nullptr : it->second.spec;
 }
 
-void FunctionRegistry::put(const FunctionInfo& info) {
-  auto spec = make_spec(info);
+void FunctionRegistry::put(const FunctionInfo& info, const FunctionSettings& settings) {
+  auto spec = make_spec(info, settings);
   std::unique_lock write(table_mutex_);
   table_[info.name] = Entry{info, std::move(spec)};
   touched_.insert(info.name);
@@ -90,7 +111,7 @@ void FunctionRegistry::sync() {
     std::shared_lock read(table_mutex_);
     for (auto& info : rows) {
       auto it = table_.find(info.name);
-      if (it != table_.end() && it->second.info.version == info.version) {
+      if (it != table_.end() && it->second.info.revision == info.revision) {
         fresh.emplace(info.name, it->second);
         continue;
       }
@@ -104,7 +125,7 @@ void FunctionRegistry::sync() {
     } catch (const Error& e) {
       spdlog::error("cannot restore function {}: {}", name, e.what());
     }
-    entry.spec = make_spec(entry.info);
+    entry.spec = make_spec(entry.info, store_.settings(name).value_or(FunctionSettings{}));
   }
   std::vector<std::string> gone;  // deleted by another process
   {
@@ -123,7 +144,7 @@ void FunctionRegistry::sync() {
       auto it = fresh.find(name);
       if (it == fresh.end()) {
         gone.push_back(name);
-      } else if (entry.info.version > it->second.info.version) {
+      } else if (entry.info.revision > it->second.info.revision) {
         it->second = entry;
       }
     }
@@ -136,7 +157,7 @@ void FunctionRegistry::sync() {
 void FunctionRegistry::poll_loop() {
   std::unique_lock lock(poll_mutex_);
   while (!poll_stop_) {
-    poll_cv_.wait_for(lock, poll_);
+    poll_cv_.wait_for(lock, defaults_.registry_poll);
     if (poll_stop_) break;
     lock.unlock();
     try {

@@ -16,7 +16,9 @@
 #include <unordered_set>
 
 #include "envs/venv_cache.hpp"
+#include "faas/config.hpp"
 #include "faas/function_info.hpp"
+#include "faas/function_settings.hpp"
 #include "runtime/executor.hpp"
 #include "store/function_store.hpp"
 
@@ -25,18 +27,19 @@ namespace faas {
 class FunctionRegistry {
  public:
   // Reads the database once, then polls it every `poll` until stop().
+  // `defaults` (the engine's configuration) fills what a function's settings leave unset; it must outlive us.
   FunctionRegistry(std::filesystem::path functions_dir, store::FunctionStore& store, envs::VenvCache& venvs,
-                   runtime::Executor& executor, std::chrono::milliseconds poll);
+                   runtime::Executor& executor, const EngineConfig& defaults);
   ~FunctionRegistry();  // stop()
 
   std::filesystem::path function_dir(std::string_view name) const { return functions_dir_ / std::string(name); }
-  // The runtime's view of a version: its func.py and its virtualenv's site-packages.
-  std::shared_ptr<runtime::FunctionSpec> make_spec(const FunctionInfo& info) const;
+  // The runtime's view of a version: its func.py, its virtualenv's site-packages and its settings.
+  std::shared_ptr<runtime::FunctionSpec> make_spec(const FunctionInfo& info, const FunctionSettings& settings);
 
   // The version new calls of `name` run; null when there is no such function.
   std::shared_ptr<const runtime::FunctionSpec> find(const std::string& name) const;
-  // A version committed by this process (upload) or a name deleted by it.
-  void put(const FunctionInfo& info);
+  // A version or settings committed by this process (upload, settings change) or a name deleted by it.
+  void put(const FunctionInfo& info, const FunctionSettings& settings);
   void erase(const std::string& name);
 
   // Brings the table in line with the database now.
@@ -48,6 +51,8 @@ class FunctionRegistry {
     FunctionInfo info;
     std::shared_ptr<const runtime::FunctionSpec> spec;
   };
+  // The counter of a name's calls in flight, the same for all its revisions.
+  std::shared_ptr<std::atomic<unsigned>> in_flight_counter(const std::string& name);
 
   void restore_files(const FunctionInfo& info);  // rewrites files and envs that differ from the database
   void poll_loop();
@@ -56,13 +61,15 @@ class FunctionRegistry {
   store::FunctionStore& store_;
   envs::VenvCache& venvs_;
   runtime::Executor& executor_;
-  std::chrono::milliseconds poll_;
+  const EngineConfig& defaults_;
 
   mutable std::shared_mutex table_mutex_;
   std::unordered_map<std::string, Entry> table_;
   std::unordered_set<std::string> touched_;  // put or erased here since the running sync() read the database
   std::mutex sync_mutex_;  // one sync() at a time
   std::uint64_t seen_registry_version_ = 0;
+  std::mutex counters_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<std::atomic<unsigned>>> in_flight_counters_;
 
   std::mutex poll_mutex_;
   std::condition_variable poll_cv_;

@@ -1,6 +1,7 @@
 // Engine::upload and Engine::remove: a new version is staged in a folder of its own, built and imported there,
 // and only then swapped in place of the old one, under a lock that orders uploads and deletes of one name
 // across threads and processes.
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "engine_state.hpp"
@@ -29,6 +30,21 @@ fs::path lock_path(const fs::path& functions_dir, const std::string& name) {
   return functions_dir / ("." + name + ".lock");
 }
 
+// update_settings() with the name's lock held.
+FunctionSettings update_settings_locked(EngineState& engine, const std::string& name, const nlohmann::json& patch) {
+  auto updated = engine.functions->update_settings(
+      name, [&patch](FunctionSettings& settings) { apply_settings_patch(settings, patch); });
+  if (!updated) throw Error(ErrorCode::not_found, "function '" + name + "' not found");
+  auto& [info, settings] = *updated;
+  engine.registry->put(info, settings);
+  engine.executor->retire(name, info.revision);  // its workers restart with the new settings
+  if (engine.config.isolation == Isolation::inprocess && (!settings.env.empty() || !settings.secrets.empty())) {
+    spdlog::warn("function {}: env and secrets reach a function only under process isolation", name);
+  }
+  spdlog::info("changed the settings of function {}", name);
+  return settings;
+}
+
 }  // namespace
 
 void remove_upload_leftovers(const fs::path& functions_dir) {
@@ -39,8 +55,13 @@ void remove_upload_leftovers(const fs::path& functions_dir) {
 }
 
 FunctionInfo upload_function(EngineState& engine, std::string_view name, std::string_view code,
-                             std::optional<std::string_view> requirements) {
+                             std::optional<std::string_view> requirements, const nlohmann::json* settings_patch) {
   check_function_name(name);
+  if (settings_patch != nullptr && settings_patch->is_null()) settings_patch = nullptr;
+  if (settings_patch != nullptr) {
+    FunctionSettings scratch;
+    apply_settings_patch(scratch, *settings_patch);  // a bad patch is refused before anything is built
+  }
   if (!engine.accepting) throw Error(ErrorCode::shutting_down, "the engine is shutting down");
   std::string name_text(name);
 
@@ -57,7 +78,10 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
     return current && current->code_sha256 == info.code_sha256 && current->env_id == info.env_id;
   };
   // Nothing to build for what the function already is (a client re-sending its upload, a retained message).
-  if (auto current = engine.functions->find(name_text); unchanged(current)) return *current;
+  if (auto current = engine.functions->find(name_text); unchanged(current)) {
+    if (settings_patch != nullptr) update_settings(engine, name_text, *settings_patch);
+    return *current;
+  }
 
   std::vector<std::string> site_dirs;
   if (!info.env_id.empty()) site_dirs.push_back(engine.venvs->ensure(info.env_id, normalized).string());
@@ -74,11 +98,18 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
   // One upload or delete of a name at a time, across threads and processes.
   FileLock lock(lock_path(engine.functions_dir, name_text));
   auto current = engine.functions->find(name_text);
-  if (unchanged(current)) return *current;  // the same upload, made meanwhile by another thread or process
+  if (unchanged(current)) {  // the same upload, made meanwhile by another thread or process
+    if (settings_patch != nullptr) update_settings_locked(engine, name_text, *settings_patch);
+    return *current;
+  }
   info.version = current ? current->version + 1 : 1;
   info.created_at = info.updated_at = format_local_time(Invocation::Clock::now());
+  info.revision = engine.functions->reserve_revision();
+  // Settings stay with the name across uploads (they change only through update_settings, under this lock).
+  auto settings = engine.functions->settings(name_text).value_or(FunctionSettings{});
+  if (settings_patch != nullptr) apply_settings_patch(settings, *settings_patch);
 
-  auto staged = engine.registry->make_spec(info);
+  auto staged = engine.registry->make_spec(info, settings);
   staged->staged_source = staging / "func.py";
   engine.executor->load(staged);  // throws build_failed; the old version keeps serving
 
@@ -90,19 +121,27 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
     fs::rename(staging, live);
   }
   try {
-    info = engine.functions->put(info, std::string(code), requirements_text);
+    info = engine.functions->put(info, std::string(code), requirements_text,
+                                 settings_patch != nullptr ? &settings : nullptr);
   } catch (...) {
     if (replaced) {
       exchange_paths(staging, live);
     } else {
       fs::rename(live, staging);
     }
-    engine.executor->retire(name_text, current ? current->version : 0);
+    engine.executor->retire(name_text, current ? current->revision : 0);
     throw;
   }
-  engine.registry->put(info);
+  engine.registry->put(info, settings);
   spdlog::info("uploaded function {} v{}", info.name, info.version);
   return info;
+}
+
+FunctionSettings update_settings(EngineState& engine, std::string_view name, const nlohmann::json& patch) {
+  check_function_name(name);
+  std::string name_text(name);
+  FileLock lock(lock_path(engine.functions_dir, name_text));  // ordered with uploads, which keep the settings
+  return update_settings_locked(engine, name_text, patch);
 }
 
 void remove_function(EngineState& engine, std::string_view name) {

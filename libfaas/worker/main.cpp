@@ -57,10 +57,8 @@ void send_or_exit(const std::string& bytes) {
 
 struct Settings {
   pid_t parent = 0;
-  long long timeout_ms = 30000;
   std::size_t output_limit = 64 * 1024;
   std::size_t result_limit = 16 * 1024 * 1024;
-  std::size_t memory_limit_mb = 0;
   std::string python = "/usr/bin/python3";
   bool confined = false;
   unsigned max_processes = 64;
@@ -111,9 +109,6 @@ void harden(const Settings& settings) {
   ::close_range(channel + 1, ~0u, 0);  // whatever a thread of the server opened without close-on-exec
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (settings.parent != 0 && ::getppid() != settings.parent) std::_Exit(0);  // the engine died before prctl
-#ifndef FAAS_UNDER_ASAN  // AddressSanitizer reserves terabytes of address space for its shadow memory
-  if (settings.memory_limit_mb > 0) limit(RLIMIT_AS, static_cast<rlim_t>(settings.memory_limit_mb) << 20, "AS");
-#endif
   limit(RLIMIT_NOFILE, settings.max_open_files, "NOFILE");
   if (!settings.confined) return;
   // In the sandbox's own user namespace RLIMIT_NPROC counts only its processes (and threads): a fork bomb stops
@@ -126,21 +121,28 @@ void harden(const Settings& settings) {
   load_seccomp_filter();
 }
 
-// The function this worker serves, from a load frame.
-std::shared_ptr<FunctionSpec> read_spec(wire::FrameReader& frame) {
-  auto spec = std::make_shared<FunctionSpec>();
-  spec->name = frame.text();
-  spec->version = frame.u64();
-  spec->source = std::string(frame.text());
-  std::string staged(frame.text());
+// The function this worker serves, from a load frame: the process takes on its settings (working directory,
+// memory limit, environment). True when its memory limit is in force.
+std::shared_ptr<FunctionSpec> read_spec(wire::FrameReader& frame, PythonHost& host, bool& memory_limited) {
+  auto spec = std::make_shared<FunctionSpec>(wire::read_load(frame));
   std::error_code ec;
-  if (!staged.empty() && fs::exists(staged, ec)) spec->staged_source = staged;  // not yet moved in place
-  auto dirs = frame.u64();
-  for (std::uint64_t i = 0; i < dirs; ++i) spec->site_dirs.emplace_back(frame.text());
+  if (!spec->staged_source.empty() && !fs::exists(spec->staged_source, ec)) spec->staged_source.clear();  // moved in
   // Its own folder as working directory. A staged upload's folder becomes the function's folder when it is
   // moved in place (a rename keeps the directory), so the worker follows it there.
   auto folder = (spec->staged_source.empty() ? spec->source : spec->staged_source).parent_path();
   if (::chdir(folder.c_str()) != 0) (void)::chdir("/");
+  memory_limited = false;
+#ifndef FAAS_UNDER_ASAN  // AddressSanitizer reserves terabytes of address space for its shadow memory
+  if (spec->memory_limit_mb > 0) {
+    limit(RLIMIT_AS, static_cast<rlim_t>(spec->memory_limit_mb) << 20, "AS");
+    memory_limited = true;
+  }
+#endif
+  try {
+    host.set_environment(spec->environment);
+  } catch (const std::exception& e) {
+    die(std::string("cannot set the function's environment: ") + e.what());
+  }
   return spec;
 }
 
@@ -200,10 +202,8 @@ int main(int argc, char** argv) {
   Settings settings;
   CLI::App app{"faas-worker: runs one function for a libfaas engine (started by the engine, not by hand)"};
   app.add_option("--parent", settings.parent, "the engine's pid");
-  app.add_option("--timeout-ms", settings.timeout_ms, "per call");
   app.add_option("--output-limit", settings.output_limit, "bytes of output kept per call");
   app.add_option("--result-limit", settings.result_limit, "bytes of a result's JSON");
-  app.add_option("--memory-limit-mb", settings.memory_limit_mb, "address space (RLIMIT_AS); 0 = none");
   app.add_option("--python", settings.python, "sys.executable");
   app.add_flag("--confined", settings.confined, "inside the sandbox: process and file-size limits, seccomp filter");
   app.add_option("--max-processes", settings.max_processes, "RLIMIT_NPROC when confined");
@@ -225,11 +225,10 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     die(e.what());
   }
-  RunnerLimits limits{std::chrono::milliseconds(settings.timeout_ms), settings.output_limit, settings.result_limit,
-                      settings.memory_limit_mb};
-  PythonRunner runner(*host, limits);
+  // Made at the load, with the function's limits.
+  std::unique_ptr<PythonRunner> runner;
   CallSlot slot;
-  SlotWatchdog watchdog(*host, slot, limits.timeout);
+  std::unique_ptr<SlotWatchdog> watchdog;
 
   std::string out;
   wire::FrameWriter(out, wire::Kind::hello).u64(static_cast<std::uint64_t>(::getpid())).finish();
@@ -257,10 +256,14 @@ int main(int argc, char** argv) {
       GilLock gil;  // released while this loop waits for the socket, so the watchdog can always take it
       if (frame.kind() == wire::Kind::load) {
         if (spec) die("a worker loads one function");
-        auto loading = read_spec(frame);
+        bool memory_limited = false;
+        auto loading = read_spec(frame, *host, memory_limited);
+        runner = std::make_unique<PythonRunner>(
+            *host, RunnerLimits{settings.output_limit, settings.result_limit, memory_limited});
+        watchdog = std::make_unique<SlotWatchdog>(*host, slot, loading->timeout);
         std::string error;
         try {
-          runner.load(*loading, slot);
+          runner->load(*loading, slot);
           loading->staged_source.clear();
           spec = loading;
         } catch (const Error& e) {
@@ -270,7 +273,7 @@ int main(int argc, char** argv) {
         wire::FrameWriter(out, wire::Kind::loaded).text(error).finish();
         send_or_exit(out);
       } else if (frame.kind() == wire::Kind::call && spec) {
-        serve_call(runner, *spec, slot, *fd_output, frame, out, settings.output_limit, settings.confined);
+        serve_call(*runner, *spec, slot, *fd_output, frame, out, settings.output_limit, settings.confined);
       } else {
         die("unexpected frame");
       }

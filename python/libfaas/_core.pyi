@@ -44,8 +44,17 @@ class Engine:
         max_concurrency: int = 8,
         max_queue: int = 4096,
         log_retention: int = 10000,
+        sandbox: bool = True,
     ) -> None: ...
-    def upload(self, name: str, code: Union[str, bytes], requirements: Optional[str] = None) -> Info:
+    def settings(self, name: str, **changes: Any) -> dict[str, Any]:
+        """A function's settings; keyword arguments change them first (a merge patch; is_public for public)."""
+    def upload(
+        self,
+        name: str,
+        code: Union[str, bytes],
+        requirements: Optional[str] = None,
+        settings: Optional[Mapping[str, Any]] = None,
+    ) -> Info:
         """Creates or atomically replaces a function; raises BuildError and keeps the old one on failure."""
     def invoke(
         self,

@@ -1,9 +1,10 @@
-"""The command-line client: deploy a folder, invoke, tail logs, list, delete, status.
+"""The command-line client: deploy a folder, invoke, tail logs, list, delete, settings, status.
 
 It drives an engine on the data dir directly, so it works beside running servers that share that data dir (they
 pick up its uploads within a second), and with no server at all.
 """
 import argparse
+import getpass
 import json
 import os
 import pathlib
@@ -17,6 +18,7 @@ EXAMPLES = """examples:
   python3 -m libfaas invoke calculadora 10 20 '"mul"'
   python3 -m libfaas invoke calculadora --args '[10, 20]' --kwargs '{"op": "sub"}'
   python3 -m libfaas logs calculadora --limit 5 --follow
+  python3 -m libfaas settings calculadora --set timeout=5 --env MODE=fast --secret API_TOKEN
 """
 
 
@@ -105,6 +107,40 @@ def delete(engine, options):
     return 0
 
 
+def split_assignment(text, option):
+    name, equals, value = text.partition("=")
+    if not name:
+        raise SystemExit(f"error: {option} takes NAME=VALUE, not {text!r}")
+    return name, equals, value
+
+
+def settings(engine, options):
+    patch = {}
+    for assignment in options.set:
+        key, equals, value = split_assignment(assignment, "--set")
+        if not equals:
+            raise SystemExit("error: --set takes KEY=VALUE (VALUE as JSON; null for the server's default)")
+        patch[key] = parse_value(value)
+    env, secrets = {}, {}
+    for assignment in options.env:
+        name, equals, value = split_assignment(assignment, "--env")
+        env[name] = value if equals else None  # NAME alone removes it
+    for assignment in options.secret:
+        name, equals, value = split_assignment(assignment, "--secret")
+        if not equals:  # asked for, so the value stays out of the shell's history
+            value = getpass.getpass(f"value of secret {name}: ") if sys.stdin.isatty() else sys.stdin.readline()
+            value = value.rstrip("\n")
+        secrets[name] = value
+    for name in options.remove_secret:
+        secrets[name] = None
+    if env:
+        patch["env"] = env
+    if secrets:
+        patch["secrets"] = secrets
+    print_json(engine.settings(options.name, **patch))
+    return 0
+
+
 def status(engine, options):
     print_json(engine.status())
     return 0
@@ -154,6 +190,20 @@ def build_parser():
     command = commands.add_parser("delete", help="delete a function, its files and its records")
     command.add_argument("name")
     command.set_defaults(run=delete)
+
+    command = commands.add_parser(
+        "settings", help="print a function's settings, or change them",
+        description="Without options, prints the settings (secrets by name only). Changes apply from the next call; "
+                    "keys: timeout, memory_mb, min_workers, max_workers, max_concurrency, network, public.")
+    command.add_argument("name")
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="a setting (VALUE as JSON; null returns it to the server's default)")
+    command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                         help="an environment variable (NAME alone removes it)")
+    command.add_argument("--secret", action="append", default=[], metavar="NAME[=VALUE]",
+                         help="a secret environment variable; without =VALUE it is read from the terminal or stdin")
+    command.add_argument("--remove-secret", action="append", default=[], metavar="NAME")
+    command.set_defaults(run=settings)
 
     command = commands.add_parser("status", help="print the engine's status")
     command.set_defaults(run=status)

@@ -24,6 +24,7 @@
 #include "faas/config.hpp"
 #include "faas/error.hpp"
 #include "faas/function_info.hpp"
+#include "faas/function_settings.hpp"
 #include "faas/invocation.hpp"
 #include "faas/status.hpp"
 
@@ -46,12 +47,26 @@ class Engine {
   // invalid_input).
   FunctionInfo upload(std::string_view name, std::string_view code,
                       std::optional<std::string_view> requirements = std::nullopt);
+  // The same, with a JSON merge patch of its settings (see update_settings) applied with the new version, so
+  // that its import already runs under them.
+  FunctionInfo upload(std::string_view name, std::string_view code, std::optional<std::string_view> requirements,
+                      const nlohmann::json& settings_patch);
 
   // Deletes a function, its files and its records. Throws Error(not_found).
   void remove(std::string_view name);
 
   std::vector<FunctionInfo> list() const;
   FunctionInfo info(std::string_view name) const;  // throws Error(not_found)
+
+  // A function's settings (faas/function_settings.hpp), secret values included: show settings_view() of them.
+  // Throws Error(not_found).
+  FunctionSettings settings(std::string_view name) const;
+  // Applies a JSON merge patch to a function's settings; the next call runs under them (process isolation
+  // starts fresh workers). Returns the new settings. Throws Error(not_found | invalid_name | invalid_input).
+  FunctionSettings update_settings(std::string_view name, const nlohmann::json& patch);
+  // The function's `public` setting, cheaply, for a frontend deciding whether a call needs credentials
+  // (nullopt: unset, or no such function).
+  std::optional<bool> is_public(std::string_view name) const;
 
   // Runs a function and returns its record (also when the function raised: see record.ok()).
   // Throws Error(not_found | invalid_name | invalid_input | overloaded | shutting_down).

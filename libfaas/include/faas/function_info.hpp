@@ -16,6 +16,7 @@ struct FunctionInfo {
   bool has_requirements = false;
   std::string code_sha256;
   std::string env_id;           // the virtualenv it runs in (requirements hash); empty without requirements
+  std::uint64_t revision = 0;   // grows at every change of code or settings (not shown in its JSON form)
 };
 void to_json(nlohmann::json& out, const FunctionInfo& info);
 

@@ -15,12 +15,34 @@
 
 namespace faas::runtime {
 
+// A place among a function's calls in flight (FunctionSpec::in_flight), given back when the call is destroyed.
+class ConcurrencyToken {
+ public:
+  ConcurrencyToken() = default;
+  explicit ConcurrencyToken(std::shared_ptr<std::atomic<unsigned>> counter) : counter_(std::move(counter)) {}
+  ConcurrencyToken(ConcurrencyToken&&) noexcept = default;
+  ConcurrencyToken& operator=(ConcurrencyToken&& other) noexcept {
+    release();
+    counter_ = std::move(other.counter_);
+    return *this;
+  }
+  ~ConcurrencyToken() { release(); }
+
+ private:
+  void release() {
+    if (counter_) counter_->fetch_sub(1, std::memory_order_relaxed);
+    counter_.reset();
+  }
+  std::shared_ptr<std::atomic<unsigned>> counter_;
+};
+
 // One invocation on its way through the engine. The executor fills `record`.
 struct Call {
   std::shared_ptr<const FunctionSpec> function;
   InvokeRequest request;                 // request_id already set
   Invocation record;                     // id already set by the engine
   InvokeCallback done;
+  ConcurrencyToken concurrency;          // held until the call is done with
 };
 
 // Moves the request's fields (function name, request_id, args, kwargs) into the record. Executors call it before
@@ -52,8 +74,8 @@ class Executor {
   // Until then (and if it fails) the version loaded before keeps serving. Blocks until done.
   // Throws Error(build_failed) with the traceback.
   virtual void load(const std::shared_ptr<const FunctionSpec>& function) = 0;
-  // Forgets every loaded version of `name` except `keep_version` (0 forgets all).
-  virtual void retire(const std::string& name, std::uint64_t keep_version) = 0;
+  // Forgets every loaded revision of `name` except `keep_revision` (0 forgets all).
+  virtual void retire(const std::string& name, std::uint64_t keep_revision) = 0;
   // Functions with at least one version loaded.
   virtual std::size_t loaded_count() const = 0;
   // Calls queued but not yet started.

@@ -13,7 +13,7 @@ std::string FunctionSpec::module_name() const {
     hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
   }
   char suffix[40];
-  std::snprintf(suffix, sizeof suffix, "_%08x_v%llu", hash, static_cast<unsigned long long>(version));
+  std::snprintf(suffix, sizeof suffix, "_%08x_r%llu", hash, static_cast<unsigned long long>(revision));
   return out + suffix;
 }
 

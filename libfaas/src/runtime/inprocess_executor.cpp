@@ -20,7 +20,7 @@ struct InProcessExecutor::LoadJob {
 };
 
 InProcessExecutor::InProcessExecutor(const ExecutorOptions& options, CallSink sink)
-    : runner_(PythonHost::get(options.python), RunnerLimits{options.timeout, options.output_limit}),
+    : runner_(PythonHost::get(options.python), RunnerLimits{options.output_limit}),
       options_(options),
       sink_(std::move(sink)) {
   unsigned count = std::max(1u, options_.threads);
@@ -87,9 +87,9 @@ void InProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function
   result.get();  // rethrows the load's Error
 }
 
-void InProcessExecutor::retire(const std::string& name, std::uint64_t keep_version) {
+void InProcessExecutor::retire(const std::string& name, std::uint64_t keep_revision) {
   GilLock gil;
-  runner_.retire(name, keep_version);
+  runner_.retire(name, keep_revision);
 }
 
 void InProcessExecutor::stop() {

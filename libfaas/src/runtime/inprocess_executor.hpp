@@ -26,7 +26,7 @@ class InProcessExecutor final : public Executor {
   void submit(std::unique_ptr<Call> call) override;
   bool run_inline(Call& call) override;
   void load(const std::shared_ptr<const FunctionSpec>& function) override;
-  void retire(const std::string& name, std::uint64_t keep_version) override;
+  void retire(const std::string& name, std::uint64_t keep_revision) override;
   std::size_t loaded_count() const override { return runner_.loaded_count(); }
   std::size_t queued() const override;
   void stop() override;

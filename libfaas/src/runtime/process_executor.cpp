@@ -68,10 +68,8 @@ ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
   // Sandboxed, the worker's parent is bubblewrap's init in its own PID namespace, which dies with us.
   worker_argv_ = {find_worker_program(workers.program).string(),
                   "--parent", std::to_string(workers.sandbox ? 0 : ::getpid()),
-                  "--timeout-ms", std::to_string(options_.timeout.count()),
                   "--output-limit", std::to_string(options_.output_limit),
                   "--result-limit", std::to_string(workers.result_limit),
-                  "--memory-limit-mb", std::to_string(workers.memory_limit_mb),
                   "--python", options_.python.string(),
                   "--max-open-files", std::to_string(workers.max_open_files)};
   if (workers.sandbox) {
@@ -153,18 +151,14 @@ std::unique_ptr<WorkerProcess> ProcessExecutor::take_process(const FunctionSpec&
 
 ProcessExecutor::Loading ProcessExecutor::load_in(WorkerProcess& process, const FunctionSpec& function) {
   std::string out;
-  wire::FrameWriter frame(out, wire::Kind::load);
-  frame.text(function.name).u64(function.version).text(function.source.string());
-  frame.text(function.staged_source.string()).u64(function.site_dirs.size());
-  for (const auto& dir : function.site_dirs) frame.text(dir);
-  frame.finish();
+  wire::write_load(out, function);
   if (!process.send(out)) return {"the worker " + process.reap() + " before importing func.py", true};
   std::string_view reply;
-  auto received = process.receive(Clock::now() + options_.timeout + options_.workers.kill_grace, reply);
+  auto received = process.receive(Clock::now() + function.timeout + options_.workers.kill_grace, reply);
   if (received == WorkerProcess::Received::timeout) {
     process.kill();
     process.reap();
-    return {"importing func.py took longer than the timeout (" + timeout_message(options_.timeout) + ")"};
+    return {"importing func.py took longer than the timeout (" + timeout_message(function.timeout) + ")"};
   }
   if (received == WorkerProcess::Received::gone) return {"the worker " + process.reap() + " while importing func.py"};
   try {
@@ -197,7 +191,7 @@ void ProcessExecutor::load(const std::shared_ptr<const FunctionSpec>& function) 
   if (stopping_) throw Error(ErrorCode::shutting_down, "the engine is shutting down");
   auto& slot = pools_[function->name];
   if (!slot) slot = std::make_shared<Pool>();
-  if (slot->spec && slot->spec->version > function->version) return;  // a newer version is already in
+  if (slot->spec && slot->spec->revision > function->revision) return;  // a newer revision is already in
   slot->spec = settled;
   retire_older(*slot);
   make_room();  // the new worker counts against the budget (it is kept even when all others are busy)
@@ -261,7 +255,7 @@ void ProcessExecutor::serve_starved() {
 
 void ProcessExecutor::retire_older(Pool& pool) {
   for (auto& worker : pool.workers) {
-    if (!pool.spec || worker->spec->version < pool.spec->version) worker->retiring = true;
+    if (!pool.spec || worker->spec->revision < pool.spec->revision) worker->retiring = true;
   }
   pool.work_cv.notify_all();
 }
@@ -289,8 +283,8 @@ void ProcessExecutor::submit(std::unique_ptr<Call> call) {
   auto& slot = pools_[call->function->name];
   if (!slot) slot = std::make_shared<Pool>();
   Pool& pool = *slot;
-  // A newer version than the pool runs: uploaded by another process sharing the data dir.
-  if (!pool.spec || call->function->version > pool.spec->version) {
+  // A newer revision than the pool runs: uploaded or set by another process sharing the data dir.
+  if (!pool.spec || call->function->revision > pool.spec->revision) {
     pool.spec = call->function;
     retire_older(pool);
   }
@@ -299,7 +293,7 @@ void ProcessExecutor::submit(std::unique_ptr<Call> call) {
   if (idle_workers(pool) > 0) {
     pool.work_cv.notify_all();
   } else if (starting_workers(pool) < pool.queue.size() &&
-             active_workers(pool) < std::max(1u, options_.workers.max_per_function)) {
+             active_workers(pool) < std::max(1u, pool.spec->max_workers)) {
     start_worker(slot);  // more calls wait than workers are on their way
   }
 }
@@ -312,7 +306,7 @@ bool ProcessExecutor::run_inline(Call& call) {
     auto it = pools_.find(call.function->name);
     if (stopping_ || it == pools_.end()) return false;
     pool = it->second;
-    if (!pool->queue.empty() || !pool->spec || call.function->version > pool->spec->version) return false;
+    if (!pool->queue.empty() || !pool->spec || call.function->revision > pool->spec->revision) return false;
     for (auto& candidate : pool->workers) {
       if (candidate->ready && !candidate->busy && !candidate->retiring) {
         worker = candidate;
@@ -348,7 +342,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
   bool sent = true;
   for (Call* call : calls) {
     std::string_view frame;
-    auto received = sent ? process.receive(started + options_.timeout + options_.workers.kill_grace, frame)
+    auto received = sent ? process.receive(started + worker.spec->timeout + options_.workers.kill_grace, frame)
                          : WorkerProcess::Received::gone;
     Invocation& record = call->record;
     ++result.finished;
@@ -382,7 +376,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
     if (received == WorkerProcess::Received::timeout) {
       process.kill();
       process.reap();
-      record.fail("Timeout", timeout_message(options_.timeout) + "; its worker was killed");
+      record.fail("Timeout", timeout_message(worker.spec->timeout) + "; its worker was killed");
     } else {
       record.fail("WorkerCrashed", "the worker running the function " + process.reap());
     }
@@ -474,11 +468,11 @@ void ProcessExecutor::drive(std::shared_ptr<Pool> pool, std::shared_ptr<Worker> 
   pool->workers.remove(worker);
   auto listed = pools_.find(worker->spec->name);
   bool current = listed != pools_.end() && listed->second == pool;
-  if (current && !pool->queue.empty()) {
+  if (current && !pool->queue.empty() && pool->spec) {
     if (idle_workers(*pool) > 0) {
       pool->work_cv.notify_all();
     } else if (starting_workers(*pool) < pool->queue.size() &&
-               active_workers(*pool) < std::max(1u, options_.workers.max_per_function)) {
+               active_workers(*pool) < std::max(1u, pool->spec->max_workers)) {
       start_worker(pool);  // its replacement
     }
   }
@@ -501,7 +495,7 @@ void ProcessExecutor::fail_calls(std::deque<std::unique_ptr<Call>> calls, const 
   }
 }
 
-void ProcessExecutor::retire(const std::string& name, std::uint64_t keep_version) {
+void ProcessExecutor::retire(const std::string& name, std::uint64_t keep_revision) {
   std::deque<std::unique_ptr<Call>> orphans;
   {
     std::lock_guard lock(mutex_);
@@ -509,13 +503,13 @@ void ProcessExecutor::retire(const std::string& name, std::uint64_t keep_version
     if (it == pools_.end()) return;
     Pool& pool = *it->second;
     for (auto& worker : pool.workers) {
-      if (keep_version == 0 || worker->spec->version != keep_version) worker->retiring = true;
+      if (keep_revision == 0 || worker->spec->revision != keep_revision) worker->retiring = true;
     }
-    if (keep_version == 0) {
+    if (keep_revision == 0) {
       orphans.swap(pool.queue);
       queued_ -= orphans.size();
       pools_.erase(it);
-    } else if (pool.spec && pool.spec->version != keep_version) {
+    } else if (pool.spec && pool.spec->revision != keep_revision) {
       pool.spec = nullptr;  // the next call brings the version to run
     }
     pool.work_cv.notify_all();
@@ -585,7 +579,7 @@ void ProcessExecutor::manage() {
     for (auto& [name, pool] : pools_) {
       std::size_t active = active_workers(*pool);
       for (auto& worker : pool->workers) {
-        if (active <= options_.workers.min_per_function) break;
+        if (!pool->spec || active <= pool->spec->min_workers) break;
         if (worker->ready && !worker->busy && !worker->retiring &&
             now - worker->last_used > options_.workers.idle_timeout) {
           worker->retiring = true;
@@ -609,7 +603,7 @@ void ProcessExecutor::drop_dead_idle() {
         spdlog::warn("function {}: a worker died while idle; replacing it", name);
         worker->retiring = true;
         pool->work_cv.notify_all();
-        if (active_workers(*pool) < options_.workers.min_per_function) start_worker(pool);
+        if (pool->spec && active_workers(*pool) < pool->spec->min_workers) start_worker(pool);
       }
     }
   }

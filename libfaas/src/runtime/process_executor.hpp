@@ -31,7 +31,7 @@ class ProcessExecutor final : public Executor {
   void submit(std::unique_ptr<Call> call) override;
   bool run_inline(Call& call) override;
   void load(const std::shared_ptr<const FunctionSpec>& function) override;
-  void retire(const std::string& name, std::uint64_t keep_version) override;
+  void retire(const std::string& name, std::uint64_t keep_revision) override;
   std::size_t loaded_count() const override;
   std::size_t queued() const override;
   void stop() override;

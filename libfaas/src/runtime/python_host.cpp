@@ -255,6 +255,15 @@ py::object PythonHost::load_function(const std::string& module_name, const std::
 
 void PythonHost::unload_module(const std::string& module_name) { unload_(module_name); }
 
+void PythonHost::set_environment(const std::vector<std::string>& variables) {
+  py::object environ = py::module_::import("os").attr("environ");
+  for (const auto& variable : variables) {
+    auto equals = variable.find('=');
+    if (equals == std::string::npos) continue;
+    environ[py::str(variable.substr(0, equals))] = py::str(variable.substr(equals + 1));
+  }
+}
+
 std::string PythonHost::format_traceback(py::error_already_set& raised) {
   PyObject* exception = raised.value().ptr();
   if (exception == nullptr) return {};

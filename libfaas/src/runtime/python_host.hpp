@@ -45,6 +45,9 @@ class __attribute__((visibility("hidden"))) PythonHost {
                                  const std::vector<std::string>& site_dirs, const std::string& staged_path = {});
   // GIL. Removes a module loaded by load_function from sys.modules.
   void unload_module(const std::string& module_name);
+  // GIL. Sets "NAME=value" variables in os.environ (and so in the process's environment). For faas-worker, whose
+  // process serves one function: an interpreter shared by several functions has one environment for all.
+  void set_environment(const std::vector<std::string>& variables);
   // GIL. The exception class raised in a function that runs past its timeout (a BaseException, so a plain
   // `except Exception` in user code does not swallow it).
   PyObject* timeout_error() const { return timeout_error_.ptr(); }

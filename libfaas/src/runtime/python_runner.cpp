@@ -119,19 +119,19 @@ void PythonRunner::load(const FunctionSpec& function, CallSlot& slot) {
   std::string error;
   bool timed_out;
   {
-    CallScope scope(slot, output, limits_.timeout);
+    CallScope scope(slot, output, function.timeout);
     import_fresh(function, error);
     timed_out = scope.finish();
   }
   if (error.empty()) return;
-  if (timed_out) error = "importing func.py took longer than the timeout (" + timeout_message(limits_.timeout) + ")\n" + error;
+  if (timed_out) error = "importing func.py took longer than the timeout (" + timeout_message(function.timeout) + ")\n" + error;
   cap(error, limits_.output_limit);
   throw Error(ErrorCode::build_failed, error);
 }
 
-void PythonRunner::retire(const std::string& name, std::uint64_t keep_version) {
+void PythonRunner::retire(const std::string& name, std::uint64_t keep_revision) {
   auto it = loaded_.find(name);
-  if (it == loaded_.end() || (keep_version != 0 && it->second.version == keep_version)) return;
+  if (it == loaded_.end() || (keep_revision != 0 && it->second.revision == keep_revision)) return;
   host_.unload_module(it->second.module_name);
   loaded_.erase(it);
   loaded_count_.store(loaded_.size(), std::memory_order_relaxed);
@@ -145,13 +145,13 @@ void PythonRunner::retire_all() {
 
 PyObject* PythonRunner::find_main(const FunctionSpec& function, std::string& error) {
   auto it = loaded_.find(function.name);
-  // A newer version than the call asked for means a re-upload landed while the call waited: run the newer one.
-  if (it != loaded_.end() && it->second.version >= function.version) return it->second.main.ptr();
+  // A newer revision than the call asked for means a re-upload landed while the call waited: run the newer one.
+  if (it != loaded_.end() && it->second.revision >= function.revision) return it->second.main.ptr();
   return import_fresh(function, error);
 }
 
 PyObject* PythonRunner::import_fresh(const FunctionSpec& function, std::string& error) {
-  Loaded fresh{function.version, function.module_name(), {}};
+  Loaded fresh{function.revision, function.module_name(), {}};
   if (auto it = loaded_.find(function.name); it != loaded_.end() && it->second.module_name == fresh.module_name) {
     fresh.module_name += "_reload";
   }
@@ -166,7 +166,7 @@ PyObject* PythonRunner::import_fresh(const FunctionSpec& function, std::string& 
   // Look again: an import lets go of the GIL, and another thread may have loaded this function meanwhile.
   auto it = loaded_.find(function.name);
   if (it != loaded_.end()) {
-    if (it->second.version > fresh.version) {
+    if (it->second.revision > fresh.revision) {
       host_.unload_module(fresh.module_name);
       return it->second.main.ptr();
     }
@@ -186,7 +186,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
   py::object result;
   bool called = false, timed_out = false;
   {
-    CallScope scope(slot, output, limits_.timeout);
+    CallScope scope(slot, output, function.timeout);
     std::string error;
     PyObject* main = find_main(function, error);
     if (main == nullptr) {
@@ -198,7 +198,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
     timed_out = scope.finish();
   }
   if (called && timed_out) {
-    record.fail("Timeout", timeout_message(limits_.timeout));  // keeps the traceback of where it was stopped
+    record.fail("Timeout", timeout_message(function.timeout));  // keeps the traceback of where it was stopped
   } else if (result) {
     std::string error;
     bool too_large = false;
@@ -212,7 +212,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
     }
   }
   record.output = output.take();
-  apply_limits(record);
+  apply_limits(function, record);
 }
 
 bool PythonRunner::call_main(PyObject* main, Invocation& record, py::object& result) {
@@ -257,10 +257,10 @@ bool PythonRunner::call_main(PyObject* main, Invocation& record, py::object& res
   return true;
 }
 
-void PythonRunner::apply_limits(Invocation& record) const {
-  if (record.error_type == "MemoryError" && limits_.memory_limit_mb > 0) {
+void PythonRunner::apply_limits(const FunctionSpec& function, Invocation& record) const {
+  if (record.error_type == "MemoryError" && limits_.memory_limited && function.memory_limit_mb > 0) {
     record.fail("MemoryLimit", "the function exceeded the worker's memory limit of " +
-                                   std::to_string(limits_.memory_limit_mb) + " MB" +
+                                   std::to_string(function.memory_limit_mb) + " MB" +
                                    (record.error.empty() ? "" : ": " + record.error));
   }
 }

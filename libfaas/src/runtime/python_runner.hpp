@@ -70,10 +70,10 @@ class __attribute__((visibility("hidden"))) SlotWatchdog {
 // Hidden below, like PythonHost and pybind11's own types, which they hold.
 
 struct RunnerLimits {
-  std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // per call and per import
   std::size_t output_limit = 64 * 1024;  // bytes of printed output (and of error texts) kept
   std::size_t result_limit = 0;          // bytes of a result's JSON; larger is "ResultTooLarge" (0 = no limit)
-  std::size_t memory_limit_mb = 0;       // the process's address-space cap, to name a MemoryError "MemoryLimit"
+  bool memory_limited = false;  // the process runs under the function's memory_limit_mb: a MemoryError is
+                                // named "MemoryLimit"
 };
 
 class __attribute__((visibility("hidden"))) PythonRunner {
@@ -87,8 +87,8 @@ class __attribute__((visibility("hidden"))) PythonRunner {
   // function first when this runner has no version of it as new as `function`. Never throws for what the
   // function does; its failures become the record's error.
   void run(const FunctionSpec& function, Invocation& record, CallSlot& slot);
-  // GIL. Forgets the loaded version of `name` unless it is `keep_version` (0 forgets it whatever it is).
-  void retire(const std::string& name, std::uint64_t keep_version);
+  // GIL. Forgets the loaded revision of `name` unless it is `keep_revision` (0 forgets it whatever it is).
+  void retire(const std::string& name, std::uint64_t keep_revision);
   // GIL. Forgets every loaded function.
   void retire_all();
 
@@ -97,7 +97,7 @@ class __attribute__((visibility("hidden"))) PythonRunner {
 
  private:
   struct Loaded {
-    std::uint64_t version = 0;
+    std::uint64_t revision = 0;
     std::string module_name;
     pybind11::object main;
   };
@@ -108,7 +108,7 @@ class __attribute__((visibility("hidden"))) PythonRunner {
   // Converts the arguments and calls main: false (record failed) when the arguments do not convert; true when
   // main ran, with `result` set, or the record failed with the exception it raised.
   bool call_main(PyObject* main, Invocation& record, pybind11::object& result);
-  void apply_limits(Invocation& record) const;
+  void apply_limits(const FunctionSpec& function, Invocation& record) const;
 
   PythonHost& host_;
   RunnerLimits limits_;

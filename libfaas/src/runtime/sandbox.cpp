@@ -139,7 +139,8 @@ class CommandBuilder {
 
 SandboxedCommand sandboxed_command(const WorkerConfig& config, const std::vector<std::string>& worker_argv,
                                    const FunctionSpec* function) {
-  CommandBuilder builder(config.network == FunctionNetwork::host, config.tmp_mb);
+  auto network = function != nullptr ? function->network : config.network;
+  CommandBuilder builder(network == FunctionNetwork::host, config.tmp_mb);
   builder.bind(worker_argv.front(), worker_argv.front());
   std::string workdir = "/tmp";
   if (function != nullptr) {

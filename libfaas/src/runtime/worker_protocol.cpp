@@ -111,6 +111,32 @@ Invocation::Clock::time_point from_ns(std::int64_t ns) {
 
 }  // namespace
 
+void write_load(std::string& out, const FunctionSpec& function) {
+  FrameWriter frame(out, Kind::load);
+  frame.text(function.name).u64(function.version).u64(function.revision).text(function.source.string());
+  frame.text(function.staged_source.string()).u64(function.site_dirs.size());
+  for (const auto& dir : function.site_dirs) frame.text(dir);
+  frame.u64(static_cast<std::uint64_t>(function.timeout.count())).u64(function.memory_limit_mb);
+  frame.u64(function.environment.size());
+  for (const auto& variable : function.environment) frame.text(variable);
+  frame.finish();
+}
+
+FunctionSpec read_load(FrameReader& frame) {
+  FunctionSpec function;
+  function.name = frame.text();
+  function.version = frame.u64();
+  function.revision = frame.u64();
+  function.source = std::string(frame.text());
+  function.staged_source = std::string(frame.text());
+  // Counts are checked by the reads themselves: each field needs bytes the frame must have.
+  for (auto dirs = frame.u64(); dirs > 0; --dirs) function.site_dirs.emplace_back(frame.text());
+  function.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(frame.u64()));
+  function.memory_limit_mb = frame.u64();
+  for (auto variables = frame.u64(); variables > 0; --variables) function.environment.emplace_back(frame.text());
+  return function;
+}
+
 void write_result(std::string& out, const Invocation& record) {
   FrameWriter frame(out, Kind::result);
   frame.u64(record.ok() ? 1 : 0)

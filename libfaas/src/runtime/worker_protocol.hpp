@@ -4,7 +4,8 @@
 //   field  := u32 length | bytes  (text)   or   8 bytes (u64 / i64 / f64, little endian)
 //
 //   worker -> engine  hello   u64 pid                                 Python is up; sent once at start
-//   engine -> worker  load    text name; u64 version; text source, staged; u64 n; n x text site_dir
+//   engine -> worker  load    text name; u64 version, revision; text source, staged; u64 n; n x text site_dir;
+//                             u64 timeout_ms, memory_limit_mb; u64 m; m x text "NAME=value"
 //   worker -> engine  loaded  text error (empty: main is ready)
 //   engine -> worker  call    text args, kwargs (JSON)
 //   worker -> engine  result  u64 ok; text result, error, error_type, traceback, output; i64 start_ns, end_ns;
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "faas/invocation.hpp"
+#include "runtime/function_spec.hpp"
 
 namespace faas::runtime::wire {
 
@@ -70,6 +72,10 @@ class FrameBuffer {
   std::string data_;
   std::size_t consumed_ = 0;
 };
+
+// The function a worker is to serve: what of its spec the worker needs.
+void write_load(std::string& out, const FunctionSpec& function);
+FunctionSpec read_load(FrameReader& frame);
 
 // What a worker reports about a call: the record's fields it fills.
 void write_result(std::string& out, const Invocation& record);

@@ -1,5 +1,7 @@
 #include "store/database.hpp"
 
+#include <set>
+
 #include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
@@ -9,7 +11,7 @@ namespace faas::store {
 
 namespace {
 
-constexpr int schema_version = 2;  // 2: the inbox
+constexpr int schema_version = 3;  // 2: the inbox; 3: functions' settings and revision
 
 constexpr const char* schema = R"SQL(
 CREATE TABLE IF NOT EXISTS functions (
@@ -20,7 +22,9 @@ CREATE TABLE IF NOT EXISTS functions (
   code_sha256  TEXT NOT NULL,
   env_id       TEXT NOT NULL,    -- '' without requirements
   created_at   TEXT NOT NULL,
-  updated_at   TEXT NOT NULL
+  updated_at   TEXT NOT NULL,
+  settings     TEXT NOT NULL DEFAULT '{}',  -- faas/function_settings.hpp, secrets included (the file is 0600)
+  revision     INTEGER NOT NULL DEFAULT 0   -- registry_version at its last change of code or settings
 );
 -- One row per invocation; `record` is the record's JSON text exactly as it was answered. Ids grow with time
 -- (util/ids.hpp), so both B-trees grow at their end, and ordering by id is ordering by start time. Two B-trees
@@ -44,6 +48,15 @@ CREATE TABLE IF NOT EXISTS inbox (
   reply    BLOB NOT NULL
 );
 )SQL";
+
+// A database made by an older libfaas has the table without the columns added since.
+void add_missing_columns(SQLite::Database& db) {
+  std::set<std::string> columns;
+  SQLite::Statement info(db, "PRAGMA table_info(functions)");
+  while (info.executeStep()) columns.insert(info.getColumn(1).getString());
+  if (columns.count("settings") == 0) db.exec("ALTER TABLE functions ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'");
+  if (columns.count("revision") == 0) db.exec("ALTER TABLE functions ADD COLUMN revision INTEGER NOT NULL DEFAULT 0");
+}
 
 }  // namespace
 
@@ -78,6 +91,7 @@ std::unique_ptr<SQLite::Database> open_database(const std::filesystem::path& fil
     if (version < schema_version) {
       WriteTransaction transaction(*db);
       db->exec(schema);
+      add_missing_columns(*db);
       db->exec("PRAGMA user_version=" + std::to_string(schema_version));
       transaction.commit();
     }

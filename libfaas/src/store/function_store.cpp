@@ -7,7 +7,8 @@ namespace faas::store {
 
 namespace {
 
-constexpr const char* info_columns = "name, version, created_at, updated_at, requirements IS NOT NULL, code_sha256, env_id";
+constexpr const char* info_columns =
+    "name, version, created_at, updated_at, requirements IS NOT NULL, code_sha256, env_id, revision";
 
 FunctionInfo read_info(SQLite::Statement& row) {
   FunctionInfo info;
@@ -18,6 +19,7 @@ FunctionInfo read_info(SQLite::Statement& row) {
   info.has_requirements = row.getColumn(4).getInt() != 0;
   info.code_sha256 = row.getColumn(5).getString();
   info.env_id = row.getColumn(6).getString();
+  info.revision = static_cast<std::uint64_t>(row.getColumn(7).getInt64());
   return info;
 }
 
@@ -28,6 +30,13 @@ auto guarded(const char* what, F&& body) {
   } catch (const SQLite::Exception& e) {
     throw store_error(what, e);
   }
+}
+
+// Counts a change of the registry (other processes poll the count) and returns the new count, the revision of
+// what changed. Inside a write transaction.
+std::uint64_t next_revision(SQLite::Database& db) {
+  db.exec("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'");
+  return static_cast<std::uint64_t>(db.execAndGet("SELECT value FROM meta WHERE key = 'registry_version'").getInt64());
 }
 
 }  // namespace
@@ -75,16 +84,21 @@ std::optional<FunctionSource> FunctionStore::source(const std::string& name) {
 }
 
 FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
-                                const std::optional<std::string>& requirements) {
+                                const std::optional<std::string>& requirements, const FunctionSettings* settings) {
   std::lock_guard lock(mutex_);
   return guarded("cannot save the function", [&] {
     WriteTransaction transaction(*db_);
     SQLite::Statement created(*db_, "SELECT created_at FROM functions WHERE name = ?");
     created.bind(1, info.name);
     if (created.executeStep()) info.created_at = created.getColumn(0).getString();
+    next_revision(*db_);  // other processes notice the change
     SQLite::Statement upsert(*db_,
-                             "INSERT OR REPLACE INTO functions (name, version, code, requirements, code_sha256, "
-                             "env_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                             "INSERT INTO functions (name, version, code, requirements, code_sha256, env_id, "
+                             "created_at, updated_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET version = excluded.version, code = excluded.code, "
+                             "requirements = excluded.requirements, code_sha256 = excluded.code_sha256, "
+                             "env_id = excluded.env_id, updated_at = excluded.updated_at, "
+                             "revision = excluded.revision");
     upsert.bind(1, info.name);
     upsert.bind(2, static_cast<int64_t>(info.version));
     upsert.bind(3, code);
@@ -97,11 +111,63 @@ FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
     upsert.bind(6, info.env_id);
     upsert.bind(7, info.created_at);
     upsert.bind(8, info.updated_at);
+    upsert.bind(9, static_cast<int64_t>(info.revision));
     upsert.exec();
-    db_->exec("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'");
+    if (settings != nullptr) {
+      SQLite::Statement update(*db_, "UPDATE functions SET settings = ? WHERE name = ?");
+      update.bind(1, to_stored(*settings));
+      update.bind(2, info.name);
+      update.exec();
+    }
     transaction.commit();
     info.has_requirements = requirements.has_value();
     return info;
+  });
+}
+
+std::uint64_t FunctionStore::reserve_revision() {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot count a change of the registry", [&] {
+    WriteTransaction transaction(*db_);
+    auto revision = next_revision(*db_);
+    transaction.commit();
+    return revision;
+  });
+}
+
+std::optional<FunctionSettings> FunctionStore::settings(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto text = guarded("cannot read a function's settings", [&]() -> std::optional<std::string> {
+    SQLite::Statement query(*db_, "SELECT settings FROM functions WHERE name = ?");
+    query.bind(1, name);
+    if (!query.executeStep()) return std::nullopt;
+    return query.getColumn(0).getString();
+  });
+  if (!text) return std::nullopt;
+  return from_stored(*text);
+}
+
+std::optional<std::pair<FunctionInfo, FunctionSettings>> FunctionStore::update_settings(
+    const std::string& name, const std::function<void(FunctionSettings&)>& change) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot save the function's settings",
+                 [&]() -> std::optional<std::pair<FunctionInfo, FunctionSettings>> {
+    WriteTransaction transaction(*db_);
+    SQLite::Statement query(*db_, std::string("SELECT ") + info_columns + ", settings FROM functions WHERE name = ?");
+    query.bind(1, name);
+    if (!query.executeStep()) return std::nullopt;
+    FunctionInfo info = read_info(query);
+    FunctionSettings settings = from_stored(query.getColumn(8).getString());
+    query.reset();
+    change(settings);  // may throw: the transaction rolls back
+    info.revision = next_revision(*db_);
+    SQLite::Statement update(*db_, "UPDATE functions SET settings = ?, revision = ? WHERE name = ?");
+    update.bind(1, to_stored(settings));
+    update.bind(2, static_cast<int64_t>(info.revision));
+    update.bind(3, name);
+    update.exec();
+    transaction.commit();
+    return std::make_pair(std::move(info), std::move(settings));
   });
 }
 

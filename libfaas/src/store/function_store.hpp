@@ -1,10 +1,12 @@
-// The functions registry in faas.db: one row per function with its current code, requirements and metadata.
+// The functions registry in faas.db: one row per function with its current code, requirements, settings and
+// metadata.
 // The database is the source of truth; the files under functions/ are a copy the engine can always rewrite.
 // Thread-safe (one connection behind a mutex; registry operations are rare).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +16,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "faas/function_info.hpp"
+#include "faas/function_settings.hpp"
 
 namespace faas::store {
 
@@ -32,8 +35,18 @@ class FunctionStore {
   std::optional<FunctionInfo> find(const std::string& name);
   std::optional<FunctionSource> source(const std::string& name);
 
-  // Inserts or replaces a function at `info.version`; keeps its created_at when it existed.
-  FunctionInfo put(FunctionInfo info, const std::string& code, const std::optional<std::string>& requirements);
+  std::optional<FunctionSettings> settings(const std::string& name);
+
+  // A new revision number, for a change about to be made (an upload imports its new version under it).
+  std::uint64_t reserve_revision();
+  // Inserts or replaces a function at `info.version` and `info.revision` (from reserve_revision()); keeps its
+  // created_at, and its settings unless `settings` is given.
+  FunctionInfo put(FunctionInfo info, const std::string& code, const std::optional<std::string>& requirements,
+                   const FunctionSettings* settings = nullptr);
+  // Changes a function's settings in one transaction: `change` gets the current ones and may throw to change
+  // nothing. Returns the function's info (its new revision) and settings; nullopt when there is no such function.
+  std::optional<std::pair<FunctionInfo, FunctionSettings>> update_settings(
+      const std::string& name, const std::function<void(FunctionSettings&)>& change);
   // Deletes the function and its invocation records. False when there was no such function.
   bool remove(const std::string& name);
 

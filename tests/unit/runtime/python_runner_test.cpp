@@ -24,6 +24,7 @@ class PythonRunnerTest : public ::testing::Test {
     FunctionSpec spec;
     spec.name = name;
     spec.version = version;
+    spec.revision = version;
     spec.source = folder / "func.py";
     return spec;
   }
@@ -95,11 +96,10 @@ TEST_F(PythonRunnerTest, LoadThrowsBuildFailedAndTheOldVersionKeepsServing) {
 }
 
 TEST_F(PythonRunnerTest, TheWatchdogStopsALateCallAndTheRunnerGoesOn) {
-  RunnerLimits limits;
-  limits.timeout = std::chrono::milliseconds(200);
-  PythonRunner runner(host, limits);
-  SlotWatchdog watchdog(host, slot, limits.timeout);
+  PythonRunner runner(host, RunnerLimits{});
   auto spin = write_function("spin", "def main(n):\n    while n:\n        pass\n    return 'done'\n");
+  spin.timeout = std::chrono::milliseconds(200);  // the function's own, not the server's
+  SlotWatchdog watchdog(host, slot, spin.timeout);
   auto started = std::chrono::steady_clock::now();
   auto late = run(runner, spin, "[1]");
   auto took = std::chrono::steady_clock::now() - started;
@@ -112,7 +112,7 @@ TEST_F(PythonRunnerTest, TheWatchdogStopsALateCallAndTheRunnerGoesOn) {
 TEST_F(PythonRunnerTest, ResultAndMemoryLimitsNameTheirErrors) {
   RunnerLimits limits;
   limits.result_limit = 16;
-  limits.memory_limit_mb = 64;
+  limits.memory_limited = true;
   PythonRunner runner(host, limits);
   auto big = write_function("big", "def main(n):\n    return 'x' * n\n");
   EXPECT_TRUE(run(runner, big, "[4]").ok());
@@ -120,6 +120,7 @@ TEST_F(PythonRunnerTest, ResultAndMemoryLimitsNameTheirErrors) {
   EXPECT_EQ(too_big.error_type, "ResultTooLarge");
   EXPECT_TRUE(too_big.result.empty());
   auto oom = write_function("oom", "def main():\n    raise MemoryError()\n");
+  oom.memory_limit_mb = 64;
   auto record = run(runner, oom);
   EXPECT_EQ(record.error_type, "MemoryLimit");
   EXPECT_NE(record.error.find("64 MB"), std::string::npos);
