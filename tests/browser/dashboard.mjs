@@ -1,5 +1,6 @@
 // Drives the dashboard at /admin/gui in headless Debian Chromium: uploads a function through the file picker,
-// invokes it, and checks that the result and the log row appear. Exits non-zero on any failure.
+// invokes it, checks that the result and the log row appear, and changes its settings (a timeout, an env
+// variable, a secret) through the form. Exits non-zero on any failure.
 // usage: node dashboard.mjs URL USER PASSWORD WORK_DIR
 import { chromium } from "playwright-core";
 import { writeFileSync } from "node:fs";
@@ -51,10 +52,37 @@ try {
   await page.click("#invoke-button");
   await page.locator("#invoke-result.bad", { hasText: "not valid JSON" }).waitFor();
 
+  // Settings: the form shows the defaults; a timeout, an env variable and a secret are saved, and the secret
+  // comes back by name only.
+  await page.locator("#functions tr[data-name='mul'] button", { hasText: "Settings" }).click();
+  await page.locator("#settings-function", { hasText: "mul" }).waitFor();
+  if (await page.inputValue("#settings-timeout") !== "") throw new Error("the timeout should follow the default");
+  await page.fill("#settings-timeout", "2.5");
+  await page.fill("#settings-env", "MODE=fast");
+  await page.fill("#settings-secret-name", "API_TOKEN");
+  await page.fill("#settings-secret-value", "hunter2");
+  await page.click("#settings-button");
+  await page.locator("#message.ok", { hasText: "Saved the settings of mul" }).waitFor();
+  await page.locator("#settings-secrets li", { hasText: "API_TOKEN" }).waitFor();
+  const saved = await page.evaluate(async () => (await fetch("/admin/functions/mul/settings")).json());
+  if (saved.timeout !== 2.5 || saved.env.MODE !== "fast" || saved.secrets.join() !== "API_TOKEN" ||
+      (await page.content()).includes("hunter2")) {
+    throw new Error("bad settings " + JSON.stringify(saved));
+  }
+  // Emptying the timeout returns it to the server's default; removing the secret removes it.
+  await page.fill("#settings-timeout", "");
+  await page.locator("#settings-secrets li button", { hasText: "Remove" }).click();
+  await page.click("#settings-button");
+  await page.locator("#message.ok", { hasText: "Saved the settings of mul" }).waitFor();
+  const reset = await page.evaluate(async () => (await fetch("/admin/functions/mul/settings")).json());
+  if (!reset.defaults.includes("timeout") || reset.secrets.length !== 0) {
+    throw new Error("bad reset " + JSON.stringify(reset));
+  }
+
   // Status shows the invocation.
   await page.locator("#status dd", { hasText: "errors" }).waitFor();
   if (problems.length) throw new Error(problems.join("\n"));
-  console.log("dashboard: upload, invoke, result and log row seen");
+  console.log("dashboard: upload, invoke, result, log row and settings seen");
 } finally {
   await browser.close();
 }

@@ -1,4 +1,5 @@
 """Fixtures for the end-to-end tests: the real servers, started from the build tree on free ports."""
+import json
 import os
 import pathlib
 import re
@@ -100,11 +101,26 @@ class HttpServer(ServerProcess):
         kwargs.setdefault("timeout", 30)
         return requests.delete(self.url + path, **kwargs)
 
-    def upload(self, name, code, requirements=None):
+    def patch(self, path, **kwargs):
+        kwargs.setdefault("auth", self.auth)
+        kwargs.setdefault("timeout", 30)
+        return requests.patch(self.url + path, **kwargs)
+
+    def upload(self, name, code, requirements=None, settings=None):
         files = {"code": ("func.py", code)}
         if requirements is not None:
             files["requirements"] = ("requirements.txt", requirements)
-        response = self.post("/admin/upload", files=files, data={"name": name})
+        data = {"name": name}
+        if settings is not None:
+            data["settings"] = json.dumps(settings)
+        response = self.post("/admin/upload", files=files, data=data)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def settings(self, name, changes=None):
+        """The function's settings, after changing them when `changes` (a merge patch) is given."""
+        path = f"/admin/functions/{name}/settings"
+        response = self.get(path) if changes is None else self.patch(path, json=changes)
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -99,7 +99,8 @@ def test_password_from_the_environment_writes_no_file(start_http, tmp_path):
 @pytest.mark.parametrize("auth", [None, ("admin", "wrong"), ("root", "test-password")])
 def test_every_route_needs_credentials(http_server, auth):
     for method, path in [("GET", "/admin/functions"), ("POST", "/function/calc"), ("GET", "/admin/status"),
-                         ("GET", "/admin/gui"), ("GET", "/metrics"), ("GET", "/nowhere")]:
+                         ("GET", "/admin/gui"), ("GET", "/metrics"), ("GET", "/nowhere"),
+                         ("GET", "/admin/functions/calc/settings"), ("PATCH", "/admin/functions/calc/settings")]:
         response = requests.request(method, http_server.url + path, auth=auth, timeout=10)
         assert_error(response, 401)
         assert response.headers["WWW-Authenticate"] == 'Basic realm="Login Required"'
@@ -115,6 +116,87 @@ def test_public_invoke_opens_only_functions(start_http):
     server.upload("calc", ADD)
     assert requests.post(server.url + "/function/calc", json={"args": [1, 2]}, timeout=10).json()["result"] == 3
     assert requests.get(server.url + "/admin/functions", timeout=10).status_code == 401
+
+
+def test_a_function_s_public_setting_overrides_the_server_s(start_http):
+    server = start_http("--public-invoke")
+    server.upload("open", ADD)
+    server.upload("closed", ADD, settings={"public": False})
+    anonymous = lambda name: requests.post(f"{server.url}/function/{name}", json={"args": [1, 2]}, timeout=10)
+    assert anonymous("open").json()["result"] == 3
+    assert_error(anonymous("closed"), 401)
+    assert server.invoke("closed", 1, 2).json()["result"] == 3
+    private = start_http(data_dir=server.data_dir.parent / "private")
+    private.upload("calc", ADD)
+    assert_error(requests.post(private.url + "/function/calc", json={"args": [1, 2]}, timeout=10), 401)
+    private.settings("calc", {"public": True})
+    assert requests.post(private.url + "/function/calc", json={"args": [1, 2]}, timeout=10).json()["result"] == 3
+    assert_error(requests.get(private.url + "/admin/functions/calc/settings", timeout=10), 401)
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+# env, secrets and memory limits reach functions through their worker processes (docs/configuration.md).
+IN_PROCESS = os.environ.get("FAAS_ISOLATION") == "inprocess"
+
+
+def test_settings_changed_without_an_upload_take_effect_on_the_next_call(http_server):
+    http_server.upload("tunable", "import os, time\n"
+                       "def main(seconds=0, megabytes=0):\n"
+                       "    time.sleep(seconds)\n"
+                       "    hoard = bytearray(megabytes << 20)\n"
+                       "    return os.environ.get('MODE')\n")
+    defaults = http_server.settings("tunable")
+    assert defaults["timeout"] == 5 and "timeout" in defaults["defaults"] and defaults["env"] == {}
+    assert http_server.invoke("tunable", 0.5).json()["status"] == "success"
+
+    view = http_server.settings("tunable", {"timeout": 0.2, "memory_mb": 200, "env": {"MODE": "fast"}})
+    assert view["timeout"] == 0.2 and view["memory_mb"] == 200 and "timeout" not in view["defaults"]
+    late = http_server.invoke("tunable", 0.5).json()
+    assert late["error_type"] == "Timeout" and "0.2 s" in late["error"], late
+    if not IN_PROCESS:
+        assert http_server.invoke("tunable").json()["result"] == "fast"
+        big = http_server.invoke("tunable", 0, 400).json()
+        assert big["error_type"] == "MemoryLimit", big
+    assert http_server.get("/admin/functions/tunable").json()["version"] == 1  # no new version of the code
+
+    view = http_server.settings("tunable", {"timeout": None, "memory_mb": None, "env": {"MODE": None}})
+    assert view["timeout"] == 5 and view["env"] == {}
+    assert http_server.invoke("tunable", 0.5, 100).json()["result"] is None
+
+
+@pytest.mark.parametrize("body, words", [
+    ('{"timeout": -1}', "timeout"), ('{"memory_mb": "lots"}', "memory_mb"), ('{"network": "wifi"}', "network"),
+    ('{"env": {"LD_PRELOAD": "/x.so"}}', "reserved"), ('{"colour": "blue"}', "unknown setting"),
+    ('{"min_workers": 3, "max_workers": 2}', "min_workers"), ("[1]", "JSON object"), ("{", "JSON object"),
+])
+def test_bad_settings_are_a_400_that_changes_nothing(http_server, calc, body, words):
+    before = http_server.settings("calc")
+    response = http_server.patch("/admin/functions/calc/settings", data=body,
+                                 headers={"Content-Type": "application/json"})
+    assert_error(response, 400)
+    assert words in response.json()["message"]
+    assert http_server.settings("calc") == before
+
+
+def test_settings_of_an_unknown_function_or_with_a_wrong_method(http_server):
+    assert_error(http_server.get("/admin/functions/nope/settings"), 404)
+    assert_error(http_server.patch("/admin/functions/nope/settings", json={"timeout": 1}), 404)
+    assert_error(http_server.post("/admin/functions/calc/settings", json={}), 405)
+    response = http_server.post("/admin/upload", json={"name": "x", "code_b64": base64.b64encode(ADD.encode()).decode(),
+                                                       "settings": {"timeout": "soon"}})
+    assert_error(response, 400)
+    assert_error(http_server.get("/admin/functions/x"), 404)  # nothing was built
+
+
+@pytest.mark.skipif(IN_PROCESS, reason="env reaches functions through their workers")
+def test_a_json_upload_carries_settings_its_import_already_sees(http_server):
+    response = http_server.post("/admin/upload", json={"name": "configured", "code_b64": base64.b64encode(
+        b"import os\nGREETING = os.environ['GREETING']\ndef main():\n    return GREETING\n").decode(),
+        "settings": {"env": {"GREETING": "hello"}, "max_concurrency": 3}})
+    assert response.status_code == 200, response.text
+    assert http_server.invoke("configured").json()["result"] == "hello"
+    assert http_server.settings("configured")["max_concurrency"] == 3
 
 
 # --- functions and invocations ---------------------------------------------------------------------------------

@@ -116,6 +116,26 @@ def test_every_topic_of_the_contract(server, client):
     assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == []
 
 
+def test_settings_are_read_and_changed_over_mqtt(server, client):
+    upload(client, "calc", ADD)
+    answer = client.call("faas/admin/settings/calc", {}, "faas/response/admin/settings/calc")  # reads them
+    assert answer["function"] == "calc"
+    assert "timeout" in answer["settings"]["defaults"]
+    answer = client.call("faas/admin/settings/calc", {"timeout": 2, "secrets": {"KEY": "v4lue"}},
+                         "faas/response/admin/settings/calc")
+    assert answer["settings"]["timeout"] == 2 and answer["settings"]["secrets"] == ["KEY"]
+    assert "v4lue" not in json.dumps(answer)
+    error = client.call("faas/admin/settings/calc", {"timeout": "x"}, "faas/response/error")
+    assert error["code"] == "invalid_input" and error["command"] == "settings"
+    error = client.call("faas/admin/settings/nope", {}, "faas/response/error")
+    assert error["code"] == "not_found"
+    # Settings may come with an upload too.
+    payload = {"code_b64": b64(ADD), "settings": {"max_workers": 2}}
+    client.call("faas/admin/upload/calc2", payload, "faas/response/admin/upload/calc2", timeout=60)
+    settings = client.call("faas/admin/settings/calc2", {}, "faas/response/admin/settings/calc2")["settings"]
+    assert settings["max_workers"] == 2
+
+
 def test_request_id_is_echoed_or_generated(server, client):
     upload(client, "calc", ADD)
     client.publish("faas/invoke/calc", {"args": [1, 1], "request_id": "mine-1"})

@@ -167,6 +167,50 @@ def test_network_none_leaves_a_function_only_its_own_loopback(start_http):
     assert run(host, "connect", host.port) == "done"
 
 
+def test_a_function_s_network_setting_overrides_the_server_s(start_http):
+    server = start(start_http)  # the host's network by default
+    server.upload("isolated", HOSTILE, settings={"network": "none"})
+    assert server.invoke("isolated", "interfaces").json()["result"] == ["lo"]
+    assert run(server, "connect", server.port) == "done"
+    server.settings("hostile", {"network": "none"})  # no upload: the next call gets a fresh worker
+    assert run(server, "connect", server.port) == "ConnectionRefusedError"
+    server.settings("hostile", {"network": None})
+    assert run(server, "connect", server.port) == "done"
+    still_serving(server)
+
+
+def test_a_function_s_environment_holds_its_own_variables_and_secrets_and_none_of_the_server_s(start_http):
+    server = start(start_http)
+    server.upload("neighbour", HOSTILE)
+    secret = "t0ken-" + os.urandom(8).hex()
+    view = server.settings("hostile", {"env": {"MODE": "fast"}, "secrets": {"API_TOKEN": secret}})
+    assert view["env"] == {"MODE": "fast"} and view["secrets"] == ["API_TOKEN"]
+    environment = run(server, "environ")
+    assert environment["MODE"] == "fast" and environment["API_TOKEN"] == secret
+    assert "SERVER_ONLY_SECRET" not in environment and "FAAS_HTTP_PASSWORD" not in environment, environment
+    # A co-tenant sees none of them, nor can it read them from the other's worker.
+    neighbour = server.invoke("neighbour", "environ").json()["result"]
+    assert "API_TOKEN" not in neighbour and "MODE" not in neighbour
+    processes = server.invoke("neighbour", "procs").json()["result"]
+    assert len(processes) <= 3, processes  # its own PID namespace: the other worker is not there to read
+    # The value shows nowhere the server shows things: settings, lists, infos, the access log, the files.
+    for path in ["/admin/functions", "/admin/functions/hostile", "/admin/functions/hostile/settings",
+                 "/admin/logs/neighbour", "/metrics"]:
+        assert secret not in server.get(path).text, path
+    assert secret not in server.log()
+    for file in server.data_dir.rglob("*"):
+        if file.is_file() and file.name not in ("faas.db", "faas.db-wal"):
+            assert secret.encode() not in file.read_bytes(), file
+    assert oct((server.data_dir / "faas.db").stat().st_mode & 0o777) == "0o600"
+    # Secrets stay through uploads, and go when removed.
+    server.upload("hostile", HOSTILE + "\n# v2\n")
+    assert run(server, "environ")["API_TOKEN"] == secret
+    server.settings("hostile", {"secrets": {"API_TOKEN": None}, "env": {"MODE": None}})
+    environment = run(server, "environ")
+    assert "API_TOKEN" not in environment and "MODE" not in environment
+    still_serving(server)
+
+
 def test_without_the_sandbox_the_server_warns(start_http):
     server = start_http("--no-sandbox")
     assert "without the sandbox" in server.log()

@@ -289,3 +289,21 @@ def test_workers_outlive_the_threads_that_uploaded_them(tmp_path):
         for i in range(3):
             record = engine.invoke(f"f{i}", [i, 1])
             assert record["status"] == "success" and record["result"] == i + 1, record
+
+
+def test_settings_read_change_and_reach_the_function(tmp_path):
+    code = "import os\ndef main():\n    return [os.environ.get('MODE'), os.environ.get('TOKEN')]\n"
+    with libfaas.Engine(data_dir=str(tmp_path), isolation="process", timeout=2) as engine:
+        engine.upload("env", code, settings={"env": {"MODE": "fast"}})
+        assert engine.invoke("env")["result"] == ["fast", None]
+        view = engine.settings("env", secrets={"TOKEN": "s3cret"}, is_public=True, timeout=1.5)
+        assert view["secrets"] == ["TOKEN"] and view["public"] is True and view["timeout"] == 1.5
+        assert "s3cret" not in repr(view) and "s3cret" not in repr(engine.settings("env"))
+        assert engine.invoke("env")["result"] == ["fast", "s3cret"]
+        assert engine.settings("env", timeout=None)["timeout"] == 2
+        with pytest.raises(libfaas.InvalidInput, match="unknown setting"):
+            engine.settings("env", colour="blue")
+        with pytest.raises(libfaas.FunctionNotFound):
+            engine.settings("nope")
+        with pytest.raises(TypeError):
+            engine.upload("x", code, settings=["not", "a", "dict"])

@@ -6,10 +6,10 @@ import subprocess
 from conftest import PACKAGE_DIR, REPO
 
 
-def faas(data_dir, *args, check=True):
+def faas(data_dir, *args, check=True, stdin=None):
     env = dict(os.environ, PYTHONPATH=str(PACKAGE_DIR))
     result = subprocess.run(["/usr/bin/python3", "-m", "libfaas", "--data-dir", str(data_dir), *args],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=env, timeout=120, input=stdin)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -39,6 +39,23 @@ def test_deploys_and_invokes_the_calculator(tmp_path):
     assert faas(data, "delete", "calculadora").stdout.strip() == "deleted calculadora"
     missing = faas(data, "invoke", "calculadora", "1", "2", check=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_settings_are_printed_and_changed_with_the_secret_read_from_stdin(tmp_path):
+    data = tmp_path / "data"
+    faas(data, "deploy", str(REPO / "examples" / "functions" / "calculadora"))
+    view = json.loads(faas(data, "settings", "calculadora").stdout)
+    assert "timeout" in view["defaults"] and view["env"] == {} and view["secrets"] == []
+    changed = faas(data, "settings", "calculadora", "--set", "timeout=4", "--set", "network=none",
+                   "--env", "MODE=fast", "--secret", "TOKEN", stdin="from-stdin\n")
+    view = json.loads(changed.stdout)
+    assert view["timeout"] == 4 and view["network"] == "none" and view["env"] == {"MODE": "fast"}
+    assert view["secrets"] == ["TOKEN"] and "from-stdin" not in changed.stdout
+    view = json.loads(faas(data, "settings", "calculadora", "--set", "timeout=null", "--env", "MODE",
+                           "--remove-secret", "TOKEN").stdout)
+    assert "timeout" in view["defaults"] and view["env"] == {} and view["secrets"] == []
+    bad = faas(data, "settings", "calculadora", "--set", "timeout=-1", check=False)
+    assert bad.returncode == 1 and "timeout" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_deploys_a_folder_with_requirements_under_another_name(tmp_path):
