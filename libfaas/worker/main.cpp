@@ -174,9 +174,22 @@ void kill_strays() {
   ::closedir(proc);
 }
 
-// Runs one call frame and sends its result. GIL held.
+// The threads of this process now (num_threads of /proc/self/stat); -1 when it cannot be read.
+long thread_count() {
+  static int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  char text[1024] = {};
+  ssize_t n = fd < 0 ? -1 : ::pread(fd, text, sizeof text - 1, 0);
+  const char* field = n > 0 ? std::strrchr(text, ')') : nullptr;  // the name may hold spaces and parentheses
+  for (int i = 0; field != nullptr && i < 18; ++i) field = std::strchr(field + 1, ' ');  // to field 20
+  return field != nullptr ? std::strtol(field + 1, nullptr, 10) : -1;
+}
+
+// Runs one call frame and sends its result. GIL held. `threads_at_load`: the process's threads once the function
+// was imported (its own, started at import, count as its); a call that leaves more running retires the worker,
+// so that they cannot run on into the next call's time.
 void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, worker::FdOutput& fd_output,
-                wire::FrameReader& frame, std::string& out, std::size_t output_limit, bool confined) {
+                wire::FrameReader& frame, std::string& out, std::size_t output_limit, bool confined,
+                long threads_at_load) {
   Invocation record;
   record.args = frame.text();
   record.kwargs = frame.text();
@@ -190,9 +203,11 @@ void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, 
       record.output += "\n[output truncated]";
     }
   }
+  const bool retiring = threads_at_load > 0 && thread_count() > threads_at_load;
   out.clear();
-  wire::write_result(out, record);
+  wire::write_result(out, record, retiring);
   send_or_exit(out);
+  if (retiring) std::_Exit(0);
   if (confined) kill_strays();
 }
 
@@ -229,6 +244,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<PythonRunner> runner;
   CallSlot slot;
   std::unique_ptr<SlotWatchdog> watchdog;
+  long threads_at_load = -1;
 
   std::string out;
   wire::FrameWriter(out, wire::Kind::hello).u64(static_cast<std::uint64_t>(::getpid())).finish();
@@ -264,6 +280,7 @@ int main(int argc, char** argv) {
         std::string error;
         try {
           runner->load(*loading, slot);
+          threads_at_load = thread_count();
           loading->staged_source.clear();
           spec = loading;
         } catch (const Error& e) {
@@ -273,7 +290,8 @@ int main(int argc, char** argv) {
         wire::FrameWriter(out, wire::Kind::loaded).text(error).finish();
         send_or_exit(out);
       } else if (frame.kind() == wire::Kind::call && spec) {
-        serve_call(*runner, *spec, slot, *fd_output, frame, out, settings.output_limit, settings.confined);
+        serve_call(*runner, *spec, slot, *fd_output, frame, out, settings.output_limit, settings.confined,
+                   threads_at_load);
       } else {
         die("unexpected frame");
       }

@@ -5,7 +5,9 @@ import pathlib
 import subprocess
 
 HOSTILE = '''
-import ctypes, os, socket, subprocess
+import ctypes, os, socket, subprocess, threading
+
+CALLS = [0]  # calls this worker has run
 
 def attempt(action):
     try:
@@ -62,6 +64,12 @@ def main(kind, arg=None):
         return [name for _, name in socket.if_nameindex()]
     if kind == "environ":
         return dict(os.environ)
+    if kind == "calls":
+        CALLS[0] += 1
+        return CALLS[0]
+    if kind == "spinning-thread":
+        threading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=True).start()
+        return "started"
 '''
 
 ADD = "def main(a, b):\n    return a + b\n"
@@ -154,6 +162,20 @@ def test_a_fork_bomb_stops_small_and_nothing_outlives_its_call(start_http):
     run(server, "daemon")
     assert run(server, "procs") == [1, 2]
     assert subprocess.run(["pgrep", "-f", "^sleep 301$"], capture_output=True).returncode == 1
+    still_serving(server)
+
+
+def test_a_thread_left_running_after_a_call_goes_with_its_worker(start_http):
+    server = start(start_http)
+    first = run(server, "calls")
+    assert run(server, "calls") == first + 1  # one warm worker serves both
+    assert run(server, "spinning-thread") == "started"
+    assert run(server, "calls") == 1  # a fresh worker: the spinning thread is gone with the old one
+    assert "left threads running" in server.log()
+    # Threads a function starts at import are its own: its worker stays warm.
+    server.upload("pooled", "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True)"
+                            ".start()\nCALLS = [0]\ndef main():\n    CALLS[0] += 1\n    return CALLS[0]\n")
+    assert [server.invoke("pooled").json()["result"] for _ in range(3)] == [1, 2, 3]
     still_serving(server)
 
 

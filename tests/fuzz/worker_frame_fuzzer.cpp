@@ -32,17 +32,33 @@ void read_frame(std::string_view frame) {
       break;
     case wire::Kind::result: {
       faas::Invocation record;
-      wire::read_result(reader, record);
+      bool retiring = wire::read_result(reader, record);
       std::string again;
-      wire::write_result(again, record);
+      wire::write_result(again, record, retiring);
       wire::FrameBuffer buffer;
       buffer.data() = again;
       auto copy = buffer.next();
       if (!copy || copy->size() != again.size()) std::abort();
       wire::FrameReader copy_reader(*copy);
       faas::Invocation reread;
-      wire::read_result(copy_reader, reread);
-      if (!same(record, reread)) std::abort();
+      if (wire::read_result(copy_reader, reread) != retiring || !same(record, reread)) std::abort();
+      break;
+    }
+    case wire::Kind::load: {  // what a worker reads from the engine
+      auto function = wire::read_load(reader);
+      std::string again;
+      wire::write_load(again, function);
+      wire::FrameBuffer buffer;
+      buffer.data() = again;
+      auto copy = buffer.next();
+      if (!copy) std::abort();
+      wire::FrameReader copy_reader(*copy);
+      auto reread = wire::read_load(copy_reader);
+      if (reread.name != function.name || reread.revision != function.revision ||
+          reread.site_dirs != function.site_dirs || reread.environment != function.environment ||
+          reread.timeout != function.timeout || reread.memory_limit_mb != function.memory_limit_mb) {
+        std::abort();
+      }
       break;
     }
     default:

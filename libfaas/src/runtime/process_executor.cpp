@@ -340,6 +340,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
     return Exchange{0, false};
   }
   bool sent = true;
+  bool retiring = false;
   for (Call* call : calls) {
     std::string_view frame;
     auto received = sent ? process.receive(started + worker.spec->timeout + options_.workers.kill_grace, frame)
@@ -349,7 +350,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
     if (received == WorkerProcess::Received::frame) {
       try {
         wire::FrameReader reader(frame);
-        wire::read_result(reader, record);
+        retiring = wire::read_result(reader, record);
         take_request(*call);
       } catch (const Error& e) {
         process.kill();
@@ -359,7 +360,12 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
         return result;
       }
       started = Clock::now();
-      if (record.error_type == "MemoryLimit") {  // its heap may stay huge: start afresh
+      // Its heap may stay huge (a MemoryLimit), or the call left threads running (the worker exits): the calls
+      // sent after this one were not run, and go to a fresh worker.
+      if (record.error_type == "MemoryLimit" || retiring) {
+        if (retiring) {
+          spdlog::warn("function {}: a call left threads running; its worker was replaced", call->function->name);
+        }
         process.kill();
         result.alive = false;
         return result;

@@ -137,7 +137,7 @@ FunctionSpec read_load(FrameReader& frame) {
   return function;
 }
 
-void write_result(std::string& out, const Invocation& record) {
+void write_result(std::string& out, const Invocation& record, bool retiring) {
   FrameWriter frame(out, Kind::result);
   frame.u64(record.ok() ? 1 : 0)
       .text(record.result)
@@ -147,11 +147,12 @@ void write_result(std::string& out, const Invocation& record) {
       .text(record.output)
       .i64(to_ns(record.time_start))
       .i64(to_ns(record.time_end))
-      .f64(record.duration_ms);
+      .f64(record.duration_ms)
+      .u64(retiring ? 1 : 0);
   frame.finish();
 }
 
-void read_result(FrameReader& frame, Invocation& record) {
+bool read_result(FrameReader& frame, Invocation& record) {
   if (frame.kind() != Kind::result) malformed("expected a result");
   record.status = frame.u64() != 0 ? InvocationStatus::success : InvocationStatus::error;
   record.result = frame.text();
@@ -162,6 +163,7 @@ void read_result(FrameReader& frame, Invocation& record) {
   record.time_start = from_ns(frame.i64());
   record.time_end = from_ns(frame.i64());
   record.duration_ms = frame.f64();
+  return frame.u64() != 0;
 }
 
 bool send_all(int fd, std::string_view bytes) {

@@ -9,7 +9,8 @@
 //   worker -> engine  loaded  text error (empty: main is ready)
 //   engine -> worker  call    text args, kwargs (JSON)
 //   worker -> engine  result  u64 ok; text result, error, error_type, traceback, output; i64 start_ns, end_ns;
-//                             f64 duration_ms
+//                             f64 duration_ms; u64 retiring (1: the worker exits now; calls sent after this one
+//                             were not run)
 //
 // Calls are answered in the order sent, one at a time; the engine may send several before reading. Both sides
 // treat the other's bytes as untrusted: a frame over max_frame or malformed ends the connection.
@@ -77,9 +78,9 @@ class FrameBuffer {
 void write_load(std::string& out, const FunctionSpec& function);
 FunctionSpec read_load(FrameReader& frame);
 
-// What a worker reports about a call: the record's fields it fills.
-void write_result(std::string& out, const Invocation& record);
-void read_result(FrameReader& frame, Invocation& record);
+// What a worker reports about a call: the record's fields it fills, and whether it exits after it.
+void write_result(std::string& out, const Invocation& record, bool retiring = false);
+bool read_result(FrameReader& frame, Invocation& record);  // returns `retiring`
 
 // Sends all of `bytes` on a socket (MSG_NOSIGNAL: a dead peer is an error, not SIGPIPE). False when the peer is
 // gone.
