@@ -210,9 +210,9 @@ TEST_F(ProcessIsolationTest, WorkersGetAMinimalEnvironmentTheirFolderAndOnlyTheS
   EXPECT_EQ(result[1], std::filesystem::canonical(dir.path() / "functions" / "probe").string());
   EXPECT_EQ(result[2], json::array({1, 2})) << "its own PID namespace: the sandbox's init and itself";
   EXPECT_EQ(result[3], json::array()) << "no site-packages of the system";
-  // 0, 1 and 2 (the worker's output pipe), the engine's socket, the pipe's other end, and the descriptor listdir
-  // itself opened.
-  EXPECT_EQ(result[4].size(), 6u) << result[4].dump();
+  // 0, 1 and 2 (the worker's output pipe), the engine's socket, the pipe's other end, /proc/self/stat (the worker
+  // counts its threads after each call) and the descriptor listdir itself opened.
+  EXPECT_EQ(result[4].size(), 7u) << result[4].dump();
 }
 
 TEST_F(ProcessIsolationTest, ShutdownLetsACallInFlightFinish) {
