@@ -60,9 +60,10 @@ class ServerProcess:
 class HttpServer(ServerProcess):
     """A faas-http process on 127.0.0.1 and a free port, with its data dir and credentials."""
 
-    def __init__(self, data_dir, *args, env=None, password="test-password"):
+    def __init__(self, data_dir, *args, env=None, password="test-password", prefix=()):
         self.data_dir = pathlib.Path(data_dir)
         self.args = list(args)
+        self.prefix = list(prefix)  # runs the server through it (setpriv, say)
         self.env = dict(os.environ)
         self.env.pop("FAAS_HTTP_PASSWORD", None)
         if password is not None:
@@ -73,7 +74,7 @@ class HttpServer(ServerProcess):
     def start(self, timeout=20):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-faas-http.log"
-        command = [str(BUILD / "frontends" / "http" / "faas-http"), "--host", "127.0.0.1", "--port", "0",
+        command = [*self.prefix, str(BUILD / "frontends" / "http" / "faas-http"), "--host", "127.0.0.1", "--port", "0",
                    "--data-dir", str(self.data_dir), *self.args]
         found = self.launch(command, self.env, r"listening on ([\d.]+):(\d+)", timeout)
         self.port = int(found.group(2))
@@ -133,8 +134,8 @@ def start_http(tmp_path):
     """Starts faas-http servers for one test and stops them after it: start_http(*args, data_dir=?, env=?)."""
     servers = []
 
-    def start(*args, data_dir=None, env=None, password="test-password"):
-        server = HttpServer(data_dir or tmp_path / "data", *args, env=env, password=password)
+    def start(*args, data_dir=None, env=None, password="test-password", prefix=()):
+        server = HttpServer(data_dir or tmp_path / "data", *args, env=env, password=password, prefix=prefix)
         servers.append(server)
         return server.start()
 

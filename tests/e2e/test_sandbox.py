@@ -2,7 +2,13 @@
 ends in an error or a clean record, the server keeps serving, and another function keeps answering."""
 import os
 import pathlib
+import shutil
 import subprocess
+import tempfile
+
+import pytest
+
+import conftest
 
 HOSTILE = '''
 import ctypes, os, socket, subprocess, threading
@@ -230,6 +236,42 @@ def test_a_function_s_environment_holds_its_own_variables_and_secrets_and_none_o
     server.settings("hostile", {"secrets": {"API_TOKEN": None}, "env": {"MODE": None}})
     environment = run(server, "environ")
     assert "API_TOKEN" not in environment and "MODE" not in environment
+    still_serving(server)
+
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+@pytest.fixture
+def nobody_dir():
+    """A directory the user nobody owns, outside pytest's (root-only) temporary tree."""
+    if os.geteuid() != 0:
+        pytest.skip("run as an ordinary user, every test here already takes the unprivileged path")
+    program = conftest.BUILD / "frontends" / "http" / "faas-http"
+    if subprocess.run([*AS_NOBODY, "test", "-x", str(program)]).returncode != 0:
+        pytest.skip(f"the user nobody cannot run {program} (a build tree in a private directory)")
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="faas-nobody-"))
+    (directory / "data").mkdir()
+    for path in [directory, directory / "data"]:
+        os.chown(path, 65534, 65534)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_server_that_is_not_root_confines_workers_in_a_user_namespace(start_http, nobody_dir):
+    server = start(start_http, data_dir=nobody_dir / "data", prefix=AS_NOBODY)
+    data = server.data_dir
+    for path in [data / "faas.db", data / "functions" / "calc" / "func.py",
+                 f"/proc/{server.process.pid}/environ"]:
+        assert run(server, "read", str(path)) != "done", path
+    # A data dir under /tmp shows, inside, only the function's folder in the worker's private /tmp: whatever it
+    # writes there never reaches the real one.
+    run(server, "write", str(data / "planted"))
+    assert not (data / "planted").exists()
+    assert run(server, "kill", server.process.pid) != "done"
+    assert run(server, "ptrace") != [0, 0]
+    assert run(server, "forks") < 100
+    assert "SERVER_ONLY_SECRET" not in run(server, "environ")
     still_serving(server)
 
 
