@@ -159,7 +159,9 @@ std::optional<std::pair<FunctionInfo, FunctionSettings>> FunctionStore::update_s
     FunctionInfo info = read_info(query);
     FunctionSettings settings = from_stored(query.getColumn(8).getString());
     query.reset();
+    const FunctionSettings before = settings;
     change(settings);  // may throw: the transaction rolls back
+    if (settings == before) return std::make_pair(std::move(info), std::move(settings));  // a repeated patch
     info.revision = next_revision(*db_);
     SQLite::Statement update(*db_, "UPDATE functions SET settings = ?, revision = ? WHERE name = ?");
     update.bind(1, to_stored(settings));

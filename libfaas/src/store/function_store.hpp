@@ -44,7 +44,8 @@ class FunctionStore {
   FunctionInfo put(FunctionInfo info, const std::string& code, const std::optional<std::string>& requirements,
                    const FunctionSettings* settings = nullptr);
   // Changes a function's settings in one transaction: `change` gets the current ones and may throw to change
-  // nothing. Returns the function's info (its new revision) and settings; nullopt when there is no such function.
+  // nothing. Returns the function's info (its new revision, or the same when nothing changed) and settings;
+  // nullopt when there is no such function.
   std::optional<std::pair<FunctionInfo, FunctionSettings>> update_settings(
       const std::string& name, const std::function<void(FunctionSettings&)>& change);
   // Deletes the function and its invocation records. False when there was no such function.

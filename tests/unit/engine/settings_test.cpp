@@ -89,6 +89,12 @@ TEST_F(SettingsTest, SettingsOutliveUploadsAndRestartsAndAreRefusedForUnknownFun
     engine.upload("f", "def main():\n    return 2\n");
     EXPECT_EQ(engine.settings("f").timeout, std::chrono::seconds(3));
     EXPECT_EQ(engine.info("f").version, 2u);  // a settings change is no new version of the code
+    auto revision = engine.info("f").revision;
+    engine.update_settings("f", json::parse(R"({"timeout": 3})"));  // the same again: nothing to restart
+    EXPECT_EQ(engine.info("f").revision, revision);
+    engine.update_settings("f", json::parse(R"({"timeout": 4})"));
+    EXPECT_GT(engine.info("f").revision, revision);
+    engine.update_settings("f", json::parse(R"({"timeout": 3})"));
     EXPECT_EQ(engine.invoke("f", json::array()).record.result, "2");
     try {
       engine.update_settings("nope", json::object());
