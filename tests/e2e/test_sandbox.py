@@ -5,6 +5,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -182,6 +183,13 @@ def test_a_thread_left_running_after_a_call_goes_with_its_worker(start_http):
     server.upload("pooled", "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True)"
                             ".start()\nCALLS = [0]\ndef main():\n    CALLS[0] += 1\n    return CALLS[0]\n")
     assert [server.invoke("pooled").json()["result"] for _ in range(3)] == [1, 2, 3]
+    # Deleting the function ends its worker, and its thread with it.
+    workers = len(worker_pids())
+    assert server.delete("/admin/functions/pooled").status_code == 200
+    deadline = time.monotonic() + 5
+    while len(worker_pids()) >= workers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(worker_pids()) < workers
     still_serving(server)
 
 
