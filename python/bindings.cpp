@@ -191,9 +191,13 @@ py::object upload(PyEngine& self, const std::string& name, py::handle code, std:
 }
 
 py::object invoke(PyEngine& self, const std::string& name, py::object args, py::object kwargs,
-                  std::optional<std::string> request_id) {
+                  std::optional<std::string> request_id, std::optional<std::uint64_t> version) {
   faas::InvokeRequest request;
   request.function = name;
+  if (version) {
+    if (*version == 0) throw py::value_error("version must be a positive integer");
+    request.version = *version;
+  }
   if (!args.is_none()) {
     if (!py::isinstance<py::list>(args) && !py::isinstance<py::tuple>(args)) {
       throw py::type_error("args must be a list or a tuple");
@@ -314,7 +318,7 @@ PYBIND11_MODULE(_core, module) {
            "old version keeps serving. settings (a dict, as for settings()) are changed with it.")
       .def(
           "invoke", &invoke, py::arg("name"), py::arg("args") = py::none(), py::arg("kwargs") = py::none(),
-          py::arg("request_id") = py::none(),
+          py::arg("request_id") = py::none(), py::arg("version") = py::none(),
           "Runs main(*args, **kwargs) and returns the invocation record (a dict: id, function, request_id, args, "
           "status, result, error, error_type, traceback, stdout, time_start, time_end, duration_ms). A function that "
           "raises gives status 'error', not an exception; FunctionNotFound, InvalidName and Overloaded are raised.")
@@ -325,6 +329,17 @@ PYBIND11_MODULE(_core, module) {
             self.without_gil([&](faas::Engine& engine) { engine.remove(name); });
           }, py::arg("name"), "Same as remove().")
       .def("list", &list_functions, "The functions, as info dicts sorted by name.")
+      .def("versions", [](PyEngine& self, const std::string& name) {
+            auto versions = self.without_gil([&](faas::Engine& engine) { return engine.versions(name); });
+            return json_text_to_python(nlohmann::json(versions).dump());
+          }, py::arg("name"),
+          "The kept versions of a function's code, newest first: dicts of version, created_at, has_requirements, "
+          "code_sha256, env_id and current.")
+      .def("rollback", [](PyEngine& self, const std::string& name, std::uint64_t version) {
+            return to_python(self.without_gil([&](faas::Engine& engine) { return engine.rollback(name, version); }));
+          }, py::arg("name"), py::arg("version"),
+          "Makes a kept version the current one again (imported first, as an upload) and returns the info dict. "
+          "Raises FunctionNotFound for an unknown function or version.")
       .def("info", [](PyEngine& self, const std::string& name) {
             return to_python(self.without_gil([&](faas::Engine& engine) { return engine.info(name); }));
           }, py::arg("name"),

@@ -42,6 +42,11 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--log-retention", options.engine.log_retention, "Records kept per function (0: all)")
       ->envname("FAAS_LOG_RETENTION")
       ->capture_default_str();
+  app.add_option("--keep-versions", options.engine.keep_versions,
+                 "Versions of each function's code kept for rollback and pinned calls (the current one always)")
+      ->envname("FAAS_KEEP_VERSIONS")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   app.add_option("--python", options.engine.python, "Python 3.11 interpreter that builds virtualenvs")
       ->envname("FAAS_PYTHON")
       ->capture_default_str();

@@ -113,11 +113,23 @@ std::optional<std::string_view> one_segment_after(std::string_view path, std::st
   return rest;
 }
 
-// The {name} of /admin/functions/{name}/settings.
-std::optional<std::string_view> settings_target(std::string_view path) {
-  constexpr std::string_view suffix = "/settings";
-  if (path.size() <= suffix.size() || path.substr(path.size() - suffix.size()) != suffix) return std::nullopt;
-  return one_segment_after(path.substr(0, path.size() - suffix.size()), "/admin/functions/");
+// The {name} of /admin/functions/{name}/{what} (settings, versions, rollback).
+std::optional<std::string_view> function_subresource(std::string_view path, std::string_view what) {
+  if (path.size() <= what.size() + 1 || path.substr(path.size() - what.size()) != what ||
+      path[path.size() - what.size() - 1] != '/') {
+    return std::nullopt;
+  }
+  return one_segment_after(path.substr(0, path.size() - what.size() - 1), "/admin/functions/");
+}
+
+// A positive integer from a query parameter or a JSON field.
+std::uint64_t positive_integer(std::string_view text, const char* what) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0) {
+    throw Error(ErrorCode::invalid_input, std::string(what) + " must be a positive integer");
+  }
+  return value;
 }
 
 Response method_not_allowed(std::string_view allow) {
@@ -260,6 +272,7 @@ void Api::handle(Request request, Reply reply) {
       InvokeRequest invoke_request;
       invoke_request.function = decoded_segment(*name);
       parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
+      if (auto version = query_param(query, "version")) invoke_request.version = positive_integer(*version, "version");
       if (request.async) return invoke_detached(std::move(invoke_request), std::move(reply));
       return invoke(std::move(invoke_request), std::move(reply));
     }
@@ -275,7 +288,32 @@ void Api::handle(Request request, Reply reply) {
         return json_response(200, out.dump());
       });
     }
-    if (auto name = settings_target(path)) {
+    if (auto name = function_subresource(path, "versions")) {
+      if (!get) return reply(method_not_allowed("GET"));
+      std::string function = decoded_segment(*name);
+      return offload(std::move(reply), [this, name = std::move(function)] {
+        return json_response(200, json(engine_.versions(name)).dump());
+      });
+    }
+    if (auto name = function_subresource(path, "rollback")) {
+      if (method != "POST") return reply(method_not_allowed("POST"));
+      std::string function = decoded_segment(*name);
+      json body = json::parse(request.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object() || !body.contains("version") ||
+          !body["version"].is_number_unsigned() || body["version"].get<std::uint64_t>() == 0) {
+        return reply(error_response(400, "send {\"version\": N}, N a kept version (see .../versions)",
+                                    "invalid_input"));
+      }
+      return offload(std::move(reply), [this, name = std::move(function), version = body["version"].get<std::uint64_t>()] {
+        auto info = engine_.rollback(name, version);
+        json out{{"status", "success"},
+                 {"message", "Function '" + info.name + "' rolled back to version " + std::to_string(info.version)},
+                 {"function", info.name},
+                 {"version", info.version}};
+        return json_response(200, out.dump());
+      });
+    }
+    if (auto name = function_subresource(path, "settings")) {
       if (!get && method != "PATCH") return reply(method_not_allowed("GET, PATCH"));
       std::string function = decoded_segment(*name);
       if (get) {

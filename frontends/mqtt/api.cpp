@@ -234,7 +234,7 @@ void Api::administer(const std::string& topic, const std::string& payload, Reply
   auto slash = rest.find('/');
   std::string command = rest.substr(0, slash);
   std::string name = slash == std::string::npos ? "" : rest.substr(slash + 1);
-  bool upload = command == "upload";
+  bool upload = command == "upload" || command == "rollback";  // both import code
   if (stopping_.load()) {
     return publish_error(topic, command, request_id_in(payload), ErrorCode::shutting_down,
                          "the server is shutting down", reply);
@@ -311,6 +311,20 @@ std::string Api::run_admin(const std::string& command, const std::string& name, 
     auto records = join_json_array(engine_.logs(name, limit));
     return R"({"function":)" + json(name).dump() + R"(,"request_id":)" + json(request_id).dump() + R"(,"logs":)" +
            records + "}";
+  }
+  if (command == "versions") {
+    need_name();
+    return json{{"function", name}, {"versions", engine_.versions(name)}, {"request_id", request_id}}.dump();
+  }
+  if (command == "rollback") {
+    need_name();
+    auto it = request.find("version");
+    if (it == request.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0) {
+      throw Error(ErrorCode::invalid_input, "send {\"version\": N}, N a kept version (see versions/{name})");
+    }
+    auto info = engine_.rollback(name, it->get<std::uint64_t>());
+    return json{{"status", "ok"}, {"function", info.name}, {"version", info.version}, {"request_id", request_id}}
+        .dump();
   }
   if (command == "settings") {
     // The payload is a merge patch of the settings (request_id aside); an empty one reads them.

@@ -93,7 +93,8 @@ void EngineState::delivered() {
 }
 
 std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
-  auto spec = registry->find(request.function);
+  auto spec = request.version == 0 ? registry->find(request.function)
+                                    : registry->pinned(request.function, request.version);  // throws not_found
   if (!spec) {
     check_function_name(request.function);
     throw_not_found(request.function);
@@ -234,6 +235,24 @@ std::vector<std::string> Engine::logs(std::string_view name, std::size_t limit) 
 
 std::optional<std::string> Engine::record(std::string_view invocation_id) const {
   return impl_->log->find(std::string(invocation_id));
+}
+
+std::vector<FunctionVersion> Engine::versions(std::string_view name) const {
+  info(name);  // not_found / invalid_name
+  return impl_->functions->versions(std::string(name));
+}
+
+FunctionInfo Engine::rollback(std::string_view name, std::uint64_t version) {
+  check_function_name(name);
+  auto row = impl_->functions->version(std::string(name), version);
+  if (!row) {
+    info(name);  // not_found for the function itself
+    throw Error(ErrorCode::not_found, "function '" + std::string(name) + "' has no version " +
+                                          std::to_string(version) + " (see its versions)");
+  }
+  std::optional<std::string_view> requirements;
+  if (row->source.requirements) requirements = *row->source.requirements;
+  return upload_function(*impl_, name, row->source.code, requirements, nullptr, version);
 }
 
 FunctionSettings Engine::settings(std::string_view name) const {

@@ -67,8 +67,10 @@ struct EngineState {
 
 // Engine::upload, Engine::update_settings and Engine::remove (upload.cpp).
 // `settings_patch`: null, or a merge patch of the function's settings to commit with the new version.
+// `rollback_to`: install that kept version (whose code and requirements these are) instead of a new one.
 FunctionInfo upload_function(EngineState& engine, std::string_view name, std::string_view code,
-                             std::optional<std::string_view> requirements, const nlohmann::json* settings_patch);
+                             std::optional<std::string_view> requirements, const nlohmann::json* settings_patch,
+                             std::optional<std::uint64_t> rollback_to = std::nullopt);
 FunctionSettings update_settings(EngineState& engine, std::string_view name, const nlohmann::json& patch);
 void remove_function(EngineState& engine, std::string_view name);
 

@@ -40,6 +40,10 @@ std::string Invocation::to_json() const {
   append_json_string(out, id);
   out += ",\"function\":";
   append_json_string(out, function);
+  if (version != 0) {
+    out += ",\"version\":";
+    out += std::to_string(version);
+  }
   out += ",\"args\":";
   out += args;
   if (!kwargs.empty()) {
@@ -101,6 +105,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
       request_.request_id = value;
       return true;
     }
+    if (depth_ == 1 && key_ == Key::version) return fail(wrong_type("a string"));
     if (!capturing()) return depth_ > 1 || key_ == Key::other || fail(wrong_type("a string"));
     separate();
     append_json_string(*target_, value);
@@ -114,8 +119,11 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
 
   bool key(string_t& name) override {
     if (depth_ == 1) {
-      key_ = name == "args" ? Key::args : name == "kwargs" ? Key::kwargs : name == "request_id" ? Key::request_id
-                                                                                               : Key::other;
+      key_ = name == "args"         ? Key::args
+             : name == "kwargs"     ? Key::kwargs
+             : name == "request_id" ? Key::request_id
+             : name == "version"    ? Key::version
+                                    : Key::other;
       if (key_ == Key::args) request_.args.clear();
       if (key_ == Key::kwargs) request_.kwargs.clear();
       return true;
@@ -134,7 +142,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
   }
 
  private:
-  enum class Key { none, args, kwargs, request_id, other };
+  enum class Key { none, args, kwargs, request_id, version, other };
   static constexpr int max_depth = 256;
 
   bool capturing() const { return target_ != nullptr; }
@@ -151,6 +159,11 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
 
   template <class Int>
   bool integer(Int value) {
+    if (depth_ == 1 && key_ == Key::version) {
+      if (value < 1) return fail("\"version\" must be a positive integer");
+      request_.version = static_cast<std::uint64_t>(value);
+      return true;
+    }
     char digits[24];
     auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
     return scalar(std::string_view(digits, static_cast<std::size_t>(end - digits)), "a number");
@@ -165,6 +178,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
     }
     if (depth_ == 1 && key_ == Key::kwargs && text == "null") return true;  // "kwargs": null means none
     if (depth_ == 1 && key_ == Key::request_id && text == "null") return true;
+    if (depth_ == 1 && key_ == Key::version && text == "null") return true;
     if (depth_ == 1 && key_ != Key::other) return fail(wrong_type(what));
     return true;
   }
@@ -205,6 +219,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
       case Key::args: return std::string("\"args\" must be an array, not ") + what;
       case Key::kwargs: return std::string("\"kwargs\" must be an object, not ") + what;
       case Key::request_id: return std::string("\"request_id\" must be a string, not ") + what;
+      case Key::version: return std::string("\"version\" must be a positive integer, not ") + what;
       default: return "unexpected value";
     }
   }
@@ -228,6 +243,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
 void parse_invoke_body(std::string_view body, InvokeRequest& request) {
   request.args = "[]";
   request.kwargs.clear();
+  request.version = 0;
   auto first = body.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return;
   InvokeBodyReader reader(request);
@@ -244,7 +260,9 @@ std::string invoke_body(const InvokeRequest& request) {
   std::string body = R"({"args":)" + request.args;
   if (!request.kwargs.empty()) body += R"(,"kwargs":)" + request.kwargs;
   auto request_id = nlohmann::json(request.request_id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  body += R"(,"request_id":)" + request_id + "}";
+  body += R"(,"request_id":)" + request_id;
+  if (request.version != 0) body += R"(,"version":)" + std::to_string(request.version);
+  body += "}";
   return body;
 }
 

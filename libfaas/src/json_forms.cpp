@@ -46,6 +46,15 @@ void to_json(nlohmann::json& out, const FunctionInfo& info) {
          {"env_id", info.env_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.env_id)}};
 }
 
+void to_json(nlohmann::json& out, const FunctionVersion& version) {
+  out = {{"version", version.version},
+         {"created_at", version.created_at},
+         {"has_requirements", version.has_requirements},
+         {"code_sha256", version.code_sha256},
+         {"env_id", version.env_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(version.env_id)},
+         {"current", version.current}};
+}
+
 void to_json(nlohmann::json& out, const Status& status) {
   out = {{"status", "running"},
          {"uptime", status.uptime_seconds},

@@ -55,6 +55,59 @@ std::shared_ptr<const runtime::FunctionSpec> FunctionRegistry::find(const std::s
   return it == table_.end() ? nullptr : it->second.spec;
 }
 
+std::shared_ptr<const runtime::FunctionSpec> FunctionRegistry::pinned(const std::string& name,
+                                                                     std::uint64_t version) {
+  auto current = find(name);
+  if (!current || current->version == version) return current;
+  auto key = name + "@" + std::to_string(version);
+  {
+    std::lock_guard lock(pinned_mutex_);
+    auto it = pinned_.find(key);
+    // Made under the function's current revision (its settings, and which versions are kept): still good.
+    if (it != pinned_.end() && it->second->revision == current->revision) return it->second;
+  }
+  auto row = store_.version(name, version);
+  if (!row) {
+    throw Error(ErrorCode::not_found, "function '" + name + "' has no version " + std::to_string(version) +
+                                          " (see its versions)");
+  }
+  auto dir = functions_dir_ / ".versions" / name / std::to_string(version);
+  std::error_code ec;
+  if (!fs::exists(dir / "func.py", ec) || sha256_hex(read_file(dir / "func.py")) != row->info.code_sha256) {
+    fs::create_directories(dir);
+    write_file_atomic(dir / "func.py", row->source.code);
+    if (row->source.requirements) write_file_atomic(dir / "requirements.txt", *row->source.requirements);
+  }
+  auto spec = std::make_shared<runtime::FunctionSpec>(*current);  // its settings, revision and counter
+  spec->name = key;
+  spec->version = version;
+  spec->source = dir / "func.py";
+  spec->staged_source.clear();
+  spec->site_dirs.clear();
+  if (!row->info.env_id.empty()) {
+    spec->site_dirs.push_back(
+        venvs_.ensure(row->info.env_id, envs::normalize_requirements(row->source.requirements.value_or(""))).string());
+  }
+  spec->min_workers = 0;  // workers of an old version go once idle
+  std::lock_guard lock(pinned_mutex_);
+  pinned_[key] = spec;
+  return spec;
+}
+
+std::vector<std::string> FunctionRegistry::erase_pinned(const std::string& name) {
+  std::vector<std::string> out;
+  std::lock_guard lock(pinned_mutex_);
+  for (auto it = pinned_.begin(); it != pinned_.end();) {
+    if (it->first.rfind(name + "@", 0) == 0) {
+      out.push_back(it->first);
+      it = pinned_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
 void FunctionRegistry::put(const FunctionInfo& info, const FunctionSettings& settings) {
   auto spec = make_spec(info, settings);
   std::unique_lock write(table_mutex_);

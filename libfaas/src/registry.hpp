@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "envs/venv_cache.hpp"
 #include "faas/config.hpp"
@@ -38,6 +39,13 @@ class FunctionRegistry {
 
   // The version new calls of `name` run; null when there is no such function.
   std::shared_ptr<const runtime::FunctionSpec> find(const std::string& name) const;
+  // A kept version of `name`, for calls pinned to it: the current spec when it is the current version, else a
+  // spec of its own named "name@N" (so executors give it workers of its own), its files written under
+  // functions/.versions/ and its virtualenv built at the first call. Null when there is no such function;
+  // throws Error(not_found) for a version that is not kept.
+  std::shared_ptr<const runtime::FunctionSpec> pinned(const std::string& name, std::uint64_t version);
+  // Forgets the pinned versions of `name` and returns their spec names, for the executor to retire.
+  std::vector<std::string> erase_pinned(const std::string& name);
   // A version or settings committed by this process (upload, settings change) or a name deleted by it.
   void put(const FunctionInfo& info, const FunctionSettings& settings);
   void erase(const std::string& name);
@@ -68,6 +76,8 @@ class FunctionRegistry {
   std::unordered_set<std::string> touched_;  // put or erased here since the running sync() read the database
   std::mutex sync_mutex_;  // one sync() at a time
   std::uint64_t seen_registry_version_ = 0;
+  std::mutex pinned_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const runtime::FunctionSpec>> pinned_;  // by "name@N"
   std::mutex counters_mutex_;
   std::unordered_map<std::string, std::shared_ptr<std::atomic<unsigned>>> in_flight_counters_;
 

@@ -1,6 +1,8 @@
-// Engine::upload and Engine::remove: a new version is staged in a folder of its own, built and imported there,
-// and only then swapped in place of the old one, under a lock that orders uploads and deletes of one name
-// across threads and processes.
+// Engine::upload, rollback, update_settings and remove: a new version (or a kept one, at a rollback) is staged in
+// a folder of its own, built and imported there, and only then swapped in place of the old one, under a lock
+// that orders uploads, settings changes and deletes of one name across threads and processes.
+#include <unordered_set>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -30,6 +32,23 @@ fs::path lock_path(const fs::path& functions_dir, const std::string& name) {
   return functions_dir / ("." + name + ".lock");
 }
 
+// The files of a function's versions besides its current one, written when a call is pinned to one.
+fs::path versions_dir(const fs::path& functions_dir, const std::string& name) {
+  return functions_dir / ".versions" / name;
+}
+
+// Removes the files of versions the store no longer keeps.
+void forget_dropped_versions(EngineState& engine, const std::string& name) {
+  auto dir = versions_dir(engine.functions_dir, name);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  std::unordered_set<std::string> kept;
+  for (const auto& version : engine.functions->versions(name)) kept.insert(std::to_string(version.version));
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (kept.count(entry.path().filename().string()) == 0) remove_tree_quietly(entry.path());
+  }
+}
+
 // update_settings() with the name's lock held.
 FunctionSettings update_settings_locked(EngineState& engine, const std::string& name, const nlohmann::json& patch) {
   auto updated = engine.functions->update_settings(
@@ -55,7 +74,8 @@ void remove_upload_leftovers(const fs::path& functions_dir) {
 }
 
 FunctionInfo upload_function(EngineState& engine, std::string_view name, std::string_view code,
-                             std::optional<std::string_view> requirements, const nlohmann::json* settings_patch) {
+                             std::optional<std::string_view> requirements, const nlohmann::json* settings_patch,
+                             std::optional<std::uint64_t> rollback_to) {
   check_function_name(name);
   if (settings_patch != nullptr && settings_patch->is_null()) settings_patch = nullptr;
   if (settings_patch != nullptr) {
@@ -74,7 +94,10 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
   info.code_sha256 = sha256_hex(code);
   info.env_id = envs::env_id(normalized);
   info.has_requirements = requirements_text.has_value();
-  auto unchanged = [&info](const std::optional<FunctionInfo>& current) {
+  // A rollback changes nothing only when that version is already the current one; an upload, when the code and
+  // requirements are what the function has.
+  auto unchanged = [&info, rollback_to](const std::optional<FunctionInfo>& current) {
+    if (rollback_to) return current && current->version == *rollback_to;
     return current && current->code_sha256 == info.code_sha256 && current->env_id == info.env_id;
   };
   // Nothing to build for what the function already is (a client re-sending its upload, a retained message).
@@ -102,7 +125,8 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
     if (settings_patch != nullptr) update_settings_locked(engine, name_text, *settings_patch);
     return *current;
   }
-  info.version = current ? current->version + 1 : 1;
+  if (rollback_to && !current) throw Error(ErrorCode::not_found, "function '" + name_text + "' not found");
+  info.version = rollback_to ? *rollback_to : engine.functions->next_version(name_text);
   info.created_at = info.updated_at = format_local_time(Invocation::Clock::now());
   info.revision = engine.functions->reserve_revision();
   // Settings stay with the name across uploads (they change only through update_settings, under this lock).
@@ -122,7 +146,7 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
   }
   try {
     info = engine.functions->put(info, std::string(code), requirements_text,
-                                 settings_patch != nullptr ? &settings : nullptr);
+                                 settings_patch != nullptr ? &settings : nullptr, engine.config.keep_versions);
   } catch (...) {
     if (replaced) {
       exchange_paths(staging, live);
@@ -133,7 +157,12 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
     throw;
   }
   engine.registry->put(info, settings);
-  spdlog::info("uploaded function {} v{}", info.name, info.version);
+  forget_dropped_versions(engine, name_text);
+  if (rollback_to) {
+    spdlog::info("rolled function {} back to v{}", info.name, info.version);
+  } else {
+    spdlog::info("uploaded function {} v{}", info.name, info.version);
+  }
   return info;
 }
 
@@ -153,10 +182,12 @@ void remove_function(EngineState& engine, std::string_view name) {
   }
   engine.registry->erase(name_text);
   engine.executor->retire(name_text, 0);
+  for (const auto& pinned : engine.registry->erase_pinned(name_text)) engine.executor->retire(pinned, 0);
   auto trash = engine.functions_dir / (std::string(trash_prefix) + make_uuid4());
   std::error_code ec;
   fs::rename(engine.registry->function_dir(name_text), trash, ec);
   if (!ec) remove_tree_quietly(trash);
+  remove_tree_quietly(versions_dir(engine.functions_dir, name_text));
   spdlog::info("deleted function {}", name_text);
 }
 

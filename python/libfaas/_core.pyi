@@ -46,6 +46,10 @@ class Engine:
         log_retention: int = 10000,
         sandbox: bool = True,
     ) -> None: ...
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """The kept versions of a function's code, newest first."""
+    def rollback(self, name: str, version: int) -> Info:
+        """Makes a kept version the current one again."""
     def settings(self, name: str, **changes: Any) -> dict[str, Any]:
         """A function's settings; keyword arguments change them first (a merge patch; is_public for public)."""
     def upload(
@@ -62,8 +66,9 @@ class Engine:
         args: Optional[Sequence[Any]] = None,
         kwargs: Optional[Mapping[str, Any]] = None,
         request_id: Optional[str] = None,
+        version: Optional[int] = None,
     ) -> Record:
-        """Runs main(*args, **kwargs) and returns its record (status "success" or "error")."""
+        """Runs main(*args, **kwargs) (of a kept version when given) and returns its record."""
     def remove(self, name: str) -> None:
         """Deletes a function, its files and its records."""
     def delete(self, name: str) -> None:

@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   python3 -m libfaas invoke calculadora --args '[10, 20]' --kwargs '{"op": "sub"}'
   python3 -m libfaas logs calculadora --limit 5 --follow
   python3 -m libfaas settings calculadora --set timeout=5 --env MODE=fast --secret API_TOKEN
+  python3 -m libfaas versions calculadora && python3 -m libfaas rollback calculadora 1
 """
 
 
@@ -61,7 +62,7 @@ def invoke(engine, options):
     if options.args is not None:
         args = parse_json(options.args, list, "--args") + args
     kwargs = parse_json(options.kwargs, dict, "--kwargs") if options.kwargs is not None else None
-    record = engine.invoke(options.name, args, kwargs, options.request_id)
+    record = engine.invoke(options.name, args, kwargs, options.request_id, options.version)
     print_json(record)
     return 0 if record["status"] == "success" else 1
 
@@ -112,6 +113,22 @@ def split_assignment(text, option):
     if not name:
         raise SystemExit(f"error: {option} takes NAME=VALUE, not {text!r}")
     return name, equals, value
+
+
+def versions(engine, options):
+    kept = engine.versions(options.name)
+    if options.json:
+        print_json(kept)
+    else:
+        for version in kept:
+            print(f"v{version['version']}\t{version['created_at']}\t{version['code_sha256'][:12]}"
+                  f"{chr(9) + 'current' if version['current'] else ''}")
+    return 0
+
+
+def rollback(engine, options):
+    print_json(engine.rollback(options.name, options.version))
+    return 0
 
 
 def settings(engine, options):
@@ -174,6 +191,7 @@ def build_parser():
     command.add_argument("--args", help="positional arguments as one JSON array (before any VALUE)")
     command.add_argument("--kwargs", help="keyword arguments as one JSON object")
     command.add_argument("--request-id")
+    command.add_argument("--version", type=int, help="run this kept version instead of the current one")
     command.set_defaults(run=invoke)
 
     command = commands.add_parser("logs", help="print a function's records, one JSON object per line")
@@ -186,6 +204,16 @@ def build_parser():
     command = commands.add_parser("list", help="list the functions")
     command.add_argument("--json", action="store_true", help="print the info of each as JSON")
     command.set_defaults(run=list_functions)
+
+    command = commands.add_parser("versions", help="list a function's kept versions, newest first")
+    command.add_argument("name")
+    command.add_argument("--json", action="store_true", help="print them as JSON")
+    command.set_defaults(run=versions)
+
+    command = commands.add_parser("rollback", help="make a kept version the current one again")
+    command.add_argument("name")
+    command.add_argument("version", type=int)
+    command.set_defaults(run=rollback)
 
     command = commands.add_parser("delete", help="delete a function, its files and its records")
     command.add_argument("name")

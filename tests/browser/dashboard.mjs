@@ -1,6 +1,7 @@
 // Drives the dashboard at /admin/gui in headless Debian Chromium: uploads a function through the file picker,
-// invokes it, checks that the result and the log row appear, and changes its settings (a timeout, an env
-// variable, a secret) through the form. Exits non-zero on any failure.
+// invokes it, checks that the result and the log row appear, uploads a second version and rolls back to the
+// first from the version history, and changes its settings (a timeout, an env variable, a secret) through the
+// form. Exits non-zero on any failure.
 // usage: node dashboard.mjs URL USER PASSWORD WORK_DIR
 import { chromium } from "playwright-core";
 import { writeFileSync } from "node:fs";
@@ -21,6 +22,7 @@ try {
   page.setDefaultTimeout(15000);
   const problems = [];
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  page.on("dialog", (dialog) => dialog.accept());  // the rollback's confirmation
 
   await page.goto(url + "/admin/gui");
   await page.getByText("No functions yet").waitFor();
@@ -52,6 +54,22 @@ try {
   await page.click("#invoke-button");
   await page.locator("#invoke-result.bad", { hasText: "not valid JSON" }).waitFor();
 
+  // Versions: a second upload makes v2; the history rolls back to v1, which the next call runs.
+  writeFileSync(code, "def main(a, b):\n    return -a * b\n");
+  await page.setInputFiles("#upload-code", code);
+  await page.click("#upload-button");
+  await page.locator("#message.ok", { hasText: "(version 2)" }).waitFor();
+  await page.locator("#functions tr[data-name='mul'] button", { hasText: "Versions" }).click();
+  await page.locator("#versions tr[data-version='2']", { hasText: "current" }).waitFor();
+  await page.locator("#versions tr[data-version='1'] button", { hasText: "Roll back" }).click();
+  await page.locator("#message.ok", { hasText: "rolled back to version 1" }).waitFor();
+  await page.locator("#versions tr[data-version='1']", { hasText: "current" }).waitFor();
+  await page.fill("#invoke-args", "[6, 7]");
+  await page.click("#invoke-button");
+  await page.locator("#invoke-result.ok").waitFor();
+  const rolled = JSON.parse(await page.textContent("#invoke-result"));
+  if (rolled.result !== 42 || rolled.version !== 1) throw new Error("bad record after rollback " + JSON.stringify(rolled));
+
   // Settings: the form shows the defaults; a timeout, an env variable and a secret are saved, and the secret
   // comes back by name only.
   await page.locator("#functions tr[data-name='mul'] button", { hasText: "Settings" }).click();
@@ -82,7 +100,7 @@ try {
   // Status shows the invocation.
   await page.locator("#status dd", { hasText: "errors" }).waitFor();
   if (problems.length) throw new Error(problems.join("\n"));
-  console.log("dashboard: upload, invoke, result, log row and settings seen");
+  console.log("dashboard: upload, invoke, result, log row, rollback and settings seen");
 } finally {
   await browser.close();
 }

@@ -7,7 +7,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BROWSER_TESTS = REPO / "tests" / "browser"
 
 
-def test_dashboard_uploads_invokes_and_shows_the_log(start_http, tmp_path):
+def test_dashboard_uploads_invokes_rolls_back_and_sets_settings(start_http, tmp_path):
     assert shutil.which("node"), "node is missing: run scripts/install-deps.sh"
     assert (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir(), "run: npm ci --prefix tests/browser"
     server = start_http()
@@ -15,4 +15,6 @@ def test_dashboard_uploads_invokes_and_shows_the_log(start_http, tmp_path):
                              str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr + server.log()[-3000:]
     records = server.get("/admin/logs/mul").json()
-    assert [r["result"] for r in records] == [42]
+    assert [(r["result"], r["version"]) for r in records] == [(42, 1), (42, 1)]  # before and after the rollback
+    settings = server.get("/admin/functions/mul/settings").json()
+    assert settings["env"] == {"MODE": "fast"} and settings["secrets"] == [] and "timeout" in settings["defaults"]

@@ -17,8 +17,8 @@ from make_wheel import make_wheel
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 ADD = "def main(a, b):\n    return a + b\n"
-RECORD_KEYS = {"id", "function", "args", "result", "status", "time_start", "time_end", "duration_ms", "request_id",
-               "stdout"}
+RECORD_KEYS = {"id", "function", "version", "args", "result", "status", "time_start", "time_end", "duration_ms",
+               "request_id", "stdout"}
 
 
 def assert_record(record, function, args):
@@ -132,6 +132,37 @@ def test_a_function_s_public_setting_overrides_the_server_s(start_http):
     private.settings("calc", {"public": True})
     assert requests.post(private.url + "/function/calc", json={"args": [1, 2]}, timeout=10).json()["result"] == 3
     assert_error(requests.get(private.url + "/admin/functions/calc/settings", timeout=10), 401)
+
+
+# --- versions ---------------------------------------------------------------------------------------------------
+
+def test_versions_rollback_and_pinned_calls(http_server):
+    for v in (1, 2, 3):
+        assert http_server.upload("versioned", f"def main():\n    return {v}\n")["version"] == v
+    versions = http_server.get("/admin/functions/versioned/versions").json()
+    assert [v["version"] for v in versions] == [3, 2, 1] and versions[0]["current"] and not versions[1]["current"]
+    assert {"created_at", "code_sha256", "has_requirements", "env_id"} <= set(versions[0])
+
+    answer = http_server.post("/admin/functions/versioned/rollback", json={"version": 1})
+    assert answer.status_code == 200 and answer.json()["version"] == 1, answer.text
+    record = http_server.invoke("versioned").json()
+    assert record["result"] == 1 and record["version"] == 1
+    assert http_server.get("/admin/functions/versioned").json()["version"] == 1
+    pinned = http_server.post("/function/versioned?version=2", json={"args": []}).json()
+    assert pinned["result"] == 2 and pinned["version"] == 2 and pinned["function"] == "versioned"
+
+    assert_error(http_server.post("/function/versioned?version=9", json={"args": []}), 404)
+    assert_error(http_server.post("/function/versioned?version=two", json={"args": []}), 400)
+    assert_error(http_server.post("/admin/functions/versioned/rollback", json={"version": 9}), 404)
+    assert_error(http_server.post("/admin/functions/versioned/rollback", json={"version": "1"}), 400)
+    assert_error(http_server.post("/admin/functions/versioned/rollback", data="{"), 400)
+    assert_error(http_server.get("/admin/functions/versioned/rollback"), 405)
+    assert_error(http_server.get("/admin/functions/nope/versions"), 404)
+
+    assert http_server.upload("versioned", "def main():\n    return 4\n")["version"] == 4
+    logs = http_server.get("/admin/logs/versioned").json()
+    assert [(r["result"], r["version"]) for r in logs] == [(1, 1), (2, 2)]
+    assert http_server.invoke("versioned").json()["version"] == 4
 
 
 # --- settings ---------------------------------------------------------------------------------------------------

@@ -116,6 +116,24 @@ def test_every_topic_of_the_contract(server, client):
     assert client.call("faas/admin/list", {}, "faas/response/admin/list")["functions"] == []
 
 
+def test_versions_rollback_and_pinned_calls_over_mqtt(server, client):
+    for v in (1, 2, 3):
+        upload(client, "versioned", f"def main():\n    return {v}\n")
+    versions = client.call("faas/admin/versions/versioned", {}, "faas/response/admin/versions/versioned")["versions"]
+    assert [v["version"] for v in versions] == [3, 2, 1] and versions[0]["current"]
+    answer = client.call("faas/admin/rollback/versioned", {"version": 1}, "faas/response/admin/rollback/versioned",
+                         timeout=60)
+    assert answer["status"] == "ok" and answer["version"] == 1
+    record = client.call("faas/invoke/versioned", {"args": []}, "faas/response/invoke/versioned")
+    assert record["result"] == 1 and record["version"] == 1
+    record = client.call("faas/invoke/versioned", {"args": [], "version": 2}, "faas/response/invoke/versioned")
+    assert record["result"] == 2 and record["version"] == 2
+    error = client.call("faas/invoke/versioned", {"args": [], "version": 9}, "faas/response/error")
+    assert error["code"] == "not_found" and "version 9" in error["error"]
+    error = client.call("faas/admin/rollback/versioned", {"version": "x"}, "faas/response/error")
+    assert error["code"] == "invalid_input" and error["command"] == "rollback"
+
+
 def test_settings_are_read_and_changed_over_mqtt(server, client):
     upload(client, "calc", ADD)
     answer = client.call("faas/admin/settings/calc", {}, "faas/response/admin/settings/calc")  # reads them

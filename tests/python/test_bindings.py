@@ -13,8 +13,8 @@ from conftest import BUILD, PACKAGE_DIR
 from make_wheel import make_wheel
 
 ADD = "def main(a, b):\n    return a + b\n"
-RECORD_KEYS = {"id", "function", "args", "result", "status", "time_start", "time_end", "duration_ms", "request_id",
-               "stdout"}
+RECORD_KEYS = {"id", "function", "version", "args", "result", "status", "time_start", "time_end", "duration_ms",
+               "request_id", "stdout"}
 ERROR_KEYS = RECORD_KEYS - {"result"} | {"error", "error_type", "traceback"}
 TIME_FORMAT = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$"
 
@@ -307,3 +307,20 @@ def test_settings_read_change_and_reach_the_function(tmp_path):
             engine.settings("nope")
         with pytest.raises(TypeError):
             engine.upload("x", code, settings=["not", "a", "dict"])
+
+
+def test_versions_rollback_and_pinned_calls(engine):
+    for v in (1, 2, 3):
+        assert engine.upload("versioned", f"def main():\n    return {v}\n")["version"] == v
+    assert [v["version"] for v in engine.versions("versioned")] == [3, 2, 1]
+    assert engine.rollback("versioned", 1)["version"] == 1
+    record = engine.invoke("versioned")
+    assert record["result"] == 1 and record["version"] == 1
+    record = engine.invoke("versioned", version=2)
+    assert record["result"] == 2 and record["version"] == 2
+    with pytest.raises(libfaas.FunctionNotFound, match="no version 9"):
+        engine.invoke("versioned", version=9)
+    with pytest.raises(libfaas.FunctionNotFound):
+        engine.rollback("versioned", 9)
+    with pytest.raises(ValueError):
+        engine.invoke("versioned", version=0)

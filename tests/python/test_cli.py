@@ -58,6 +58,23 @@ def test_settings_are_printed_and_changed_with_the_secret_read_from_stdin(tmp_pa
     assert bad.returncode == 1 and "timeout" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+def test_versions_rollback_and_pinned_invocations(tmp_path):
+    data = tmp_path / "data"
+    folder = tmp_path / "versioned"
+    folder.mkdir()
+    for v in (1, 2):
+        (folder / "func.py").write_text(f"def main():\n    return {v}\n")
+        faas(data, "deploy", str(folder))
+    lines = faas(data, "versions", "versioned").stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["v2", "v1"] and lines[0].endswith("current")
+    assert json.loads(faas(data, "rollback", "versioned", "1").stdout)["version"] == 1
+    assert json.loads(faas(data, "invoke", "versioned").stdout)["result"] == 1
+    record = json.loads(faas(data, "invoke", "versioned", "--version", "2").stdout)
+    assert record["result"] == 2 and record["version"] == 2
+    missing = faas(data, "rollback", "versioned", "7", check=False)
+    assert missing.returncode == 1 and "no version 7" in missing.stderr
+
+
 def test_deploys_a_folder_with_requirements_under_another_name(tmp_path):
     from make_wheel import make_wheel
     wheels = tmp_path / "wheels"

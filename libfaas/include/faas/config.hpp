@@ -50,6 +50,8 @@ struct EngineConfig {
   std::size_t max_queue = 4096;         // invocations waiting beyond those; more are refused as overloaded
   std::size_t output_limit = 64 * 1024; // bytes of stdout/stderr kept per invocation
   std::size_t log_retention = 10000;    // records kept per function; older ones are dropped (0 = keep all)
+  std::size_t keep_versions = 10;       // versions of each function's code kept for rollback and pinned calls
+                                        // (the current one is always kept)
   std::chrono::seconds pip_timeout{std::chrono::minutes(5)};
   std::string pip_index;                // the package index pip uses (--index-url); empty: pip's own default
                                         // and the server's PIP_* settings

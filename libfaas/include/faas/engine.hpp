@@ -58,6 +58,13 @@ class Engine {
   std::vector<FunctionInfo> list() const;
   FunctionInfo info(std::string_view name) const;  // throws Error(not_found)
 
+  // The kept versions of a function's code, newest first (EngineConfig::keep_versions). Throws Error(not_found).
+  std::vector<FunctionVersion> versions(std::string_view name) const;
+  // Makes a kept version the current one again, as an upload would (imported first; its virtualenv is reused
+  // when it is still built): new calls run it, and the next upload gets a new number above every version.
+  // Returns the function's info. Throws Error(not_found) for an unknown function or version, or as upload().
+  FunctionInfo rollback(std::string_view name, std::uint64_t version);
+
   // A function's settings (faas/function_settings.hpp), secret values included: show settings_view() of them.
   // Throws Error(not_found).
   FunctionSettings settings(std::string_view name) const;
@@ -68,8 +75,9 @@ class Engine {
   // (nullopt: unset, or no such function).
   std::optional<bool> is_public(std::string_view name) const;
 
-  // Runs a function and returns its record (also when the function raised: see record.ok()).
-  // Throws Error(not_found | invalid_name | invalid_input | overloaded | shutting_down).
+  // Runs a function and returns its record (also when the function raised: see record.ok()). A request with a
+  // version runs that kept version instead of the current one (its files and virtualenv are made ready at its
+  // first such call). Throws Error(not_found | invalid_name | invalid_input | overloaded | shutting_down).
   InvocationResult invoke(InvokeRequest request);
   InvocationResult invoke(std::string_view name, const nlohmann::json& args);
 

@@ -20,4 +20,15 @@ struct FunctionInfo {
 };
 void to_json(nlohmann::json& out, const FunctionInfo& info);
 
+// One version of a function's code that is kept (for rollback and pinned calls).
+struct FunctionVersion {
+  std::uint64_t version = 0;
+  std::string created_at;       // when it was uploaded
+  bool has_requirements = false;
+  std::string code_sha256;
+  std::string env_id;
+  bool current = false;         // the version new calls run
+};
+void to_json(nlohmann::json& out, const FunctionVersion& version);
+
 }  // namespace faas

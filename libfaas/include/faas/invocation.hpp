@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@ struct InvokeRequest {
   std::string kwargs;        // JSON text of an object passed as keywords; empty for none
   std::string request_id;    // empty: the engine generates a uuid4
   std::string invocation_id; // the record's id; empty: the engine makes one (set for requests from the inbox)
+  std::uint64_t version = 0; // 0: the function's current version; else that one, among those kept
 };
 
 // A request a frontend has acknowledged and must answer even across a crash (Engine::accept).
@@ -30,12 +32,13 @@ struct AcceptedRequest {
   std::string reply;         // where the answer goes, in the frontend's own terms (bytes kept as they are)
 };
 
-// Parses a request body `{"args": [...], "kwargs": {...}?, "request_id": "..."?}` (the HTTP and MQTT shape) into
+// Parses a request body `{"args": [...], "kwargs": {...}?, "request_id": "..."?, "version": N?}` (the HTTP and
+// MQTT shape) into
 // `request`, keeping args and kwargs as exact JSON text. Unknown keys are ignored. Throws Error(invalid_input)
 // saying what is wrong. An empty body means no arguments.
 void parse_invoke_body(std::string_view body, InvokeRequest& request);
 
-// The inverse: the body that parse_invoke_body reads back into `request` (args, kwargs, request_id).
+// The inverse: the body that parse_invoke_body reads back into `request` (args, kwargs, request_id, version).
 std::string invoke_body(const InvokeRequest& request);
 
 // Serialises a JSON value as compact text (for callers that hold arguments as nlohmann::json).
@@ -51,6 +54,7 @@ struct Invocation {
 
   std::string id;               // uuid4
   std::string function;
+  std::uint64_t version = 0;    // of the function's code that ran (0: none, a call refused before it ran)
   std::string request_id;
   std::string args = "[]";      // JSON text
   std::string kwargs;           // JSON text; empty when the call had none

@@ -9,7 +9,8 @@ namespace faas::runtime {
 
 void take_request(Call& call) {
   Invocation& record = call.record;
-  record.function = call.function->name;
+  record.function = std::move(call.request.function);  // not the spec's name: a pinned version's is name@N
+  record.version = call.function->version;
   record.request_id = std::move(call.request.request_id);
   record.args = std::move(call.request.args);
   record.kwargs = std::move(call.request.kwargs);

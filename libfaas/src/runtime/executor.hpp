@@ -45,8 +45,9 @@ struct Call {
   ConcurrencyToken concurrency;          // held until the call is done with
 };
 
-// Moves the request's fields (function name, request_id, args, kwargs) into the record. Executors call it before
-// running a call, or once they give up on it.
+// Moves the request's fields (function name, request_id, args, kwargs) into the record, with the version the
+// call was admitted for. Executors call it before running a call, or once they give up on it, and then set the
+// version that actually ran when it differs (a newer one uploaded while the call waited).
 void take_request(Call& call);
 
 // Where the executor hands each finished call (the engine's record log).

@@ -352,6 +352,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
         wire::FrameReader reader(frame);
         retiring = wire::read_result(reader, record);
         take_request(*call);
+        record.version = worker.spec->version;
       } catch (const Error& e) {
         process.kill();
         take_request(*call);

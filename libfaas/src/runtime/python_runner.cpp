@@ -143,15 +143,15 @@ void PythonRunner::retire_all() {
   loaded_count_.store(0, std::memory_order_relaxed);
 }
 
-PyObject* PythonRunner::find_main(const FunctionSpec& function, std::string& error) {
+const PythonRunner::Loaded* PythonRunner::find_main(const FunctionSpec& function, std::string& error) {
   auto it = loaded_.find(function.name);
   // A newer revision than the call asked for means a re-upload landed while the call waited: run the newer one.
-  if (it != loaded_.end() && it->second.revision >= function.revision) return it->second.main.ptr();
+  if (it != loaded_.end() && it->second.revision >= function.revision) return &it->second;
   return import_fresh(function, error);
 }
 
-PyObject* PythonRunner::import_fresh(const FunctionSpec& function, std::string& error) {
-  Loaded fresh{function.revision, function.module_name(), {}};
+const PythonRunner::Loaded* PythonRunner::import_fresh(const FunctionSpec& function, std::string& error) {
+  Loaded fresh{function.revision, function.version, function.module_name(), {}};
   if (auto it = loaded_.find(function.name); it != loaded_.end() && it->second.module_name == fresh.module_name) {
     fresh.module_name += "_reload";
   }
@@ -168,14 +168,14 @@ PyObject* PythonRunner::import_fresh(const FunctionSpec& function, std::string& 
   if (it != loaded_.end()) {
     if (it->second.revision > fresh.revision) {
       host_.unload_module(fresh.module_name);
-      return it->second.main.ptr();
+      return &it->second;
     }
     host_.unload_module(it->second.module_name);
   }
   auto& slot = loaded_[function.name];
   slot = std::move(fresh);
   loaded_count_.store(loaded_.size(), std::memory_order_relaxed);
-  return slot.main.ptr();
+  return &slot;
 }
 
 void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlot& slot) {
@@ -188,12 +188,13 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
   {
     CallScope scope(slot, output, function.timeout);
     std::string error;
-    PyObject* main = find_main(function, error);
-    if (main == nullptr) {
+    const Loaded* loaded = find_main(function, error);
+    if (loaded == nullptr) {
       cap(error, limits_.output_limit);
       record.fail("LoadError", "function could not be loaded: " + error);
     } else {
-      called = call_main(main, record, result);
+      record.version = loaded->version;
+      called = call_main(loaded->main.ptr(), record, result);
     }
     timed_out = scope.finish();
   }

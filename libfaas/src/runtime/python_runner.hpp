@@ -98,13 +98,14 @@ class __attribute__((visibility("hidden"))) PythonRunner {
  private:
   struct Loaded {
     std::uint64_t revision = 0;
+    std::uint64_t version = 0;
     std::string module_name;
     pybind11::object main;
   };
 
   // The function's main, importing it when needed; null with `error` set when it cannot be imported.
-  PyObject* find_main(const FunctionSpec& function, std::string& error);
-  PyObject* import_fresh(const FunctionSpec& function, std::string& error);
+  const Loaded* find_main(const FunctionSpec& function, std::string& error);
+  const Loaded* import_fresh(const FunctionSpec& function, std::string& error);
   // Converts the arguments and calls main: false (record failed) when the arguments do not convert; true when
   // main ran, with `result` set, or the record failed with the exception it raised.
   bool call_main(PyObject* main, Invocation& record, pybind11::object& result);

@@ -11,7 +11,7 @@ namespace faas::store {
 
 namespace {
 
-constexpr int schema_version = 3;  // 2: the inbox; 3: functions' settings and revision
+constexpr int schema_version = 4;  // 2: the inbox; 3: functions' settings and revision; 4: versions
 
 constexpr const char* schema = R"SQL(
 CREATE TABLE IF NOT EXISTS functions (
@@ -38,6 +38,18 @@ CREATE INDEX IF NOT EXISTS invocations_by_function ON invocations (function, id)
 -- registry_version grows at every upload and delete, so other processes notice changes with one cheap read.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('registry_version', 0);
+-- Every version of every function still kept (the newest --keep-versions, and the current one): a rollback or a
+-- call pinned to a version reads its code here. Rows never change once written.
+CREATE TABLE IF NOT EXISTS versions (
+  name         TEXT NOT NULL,
+  version      INTEGER NOT NULL,
+  code         TEXT NOT NULL,
+  requirements TEXT,
+  code_sha256  TEXT NOT NULL,
+  env_id       TEXT NOT NULL,
+  created_at   TEXT NOT NULL,
+  PRIMARY KEY (name, version)
+) WITHOUT ROWID;
 -- Requests a frontend acknowledged and has not answered yet (store/record_log.hpp), oldest first by rowid.
 -- `id` is the invocation id the request's record gets; `reply` says where the answer goes, in the frontend's terms.
 CREATE TABLE IF NOT EXISTS inbox (
@@ -92,6 +104,9 @@ std::unique_ptr<SQLite::Database> open_database(const std::filesystem::path& fil
       WriteTransaction transaction(*db);
       db->exec(schema);
       add_missing_columns(*db);
+      // Functions uploaded before versions were kept start their history with their current version.
+      db->exec("INSERT OR IGNORE INTO versions SELECT name, version, code, requirements, code_sha256, env_id, "
+               "updated_at FROM functions");
       db->exec("PRAGMA user_version=" + std::to_string(schema_version));
       transaction.commit();
     }

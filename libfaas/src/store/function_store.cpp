@@ -1,5 +1,7 @@
 #include "store/function_store.hpp"
 
+#include <algorithm>
+
 #include "faas/error.hpp"
 #include "store/database.hpp"
 
@@ -84,7 +86,8 @@ std::optional<FunctionSource> FunctionStore::source(const std::string& name) {
 }
 
 FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
-                                const std::optional<std::string>& requirements, const FunctionSettings* settings) {
+                                const std::optional<std::string>& requirements, const FunctionSettings* settings,
+                                std::size_t keep_versions) {
   std::lock_guard lock(mutex_);
   return guarded("cannot save the function", [&] {
     WriteTransaction transaction(*db_);
@@ -119,6 +122,28 @@ FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
       update.bind(2, info.name);
       update.exec();
     }
+    SQLite::Statement keep(*db_,
+                           "INSERT OR IGNORE INTO versions (name, version, code, requirements, code_sha256, env_id, "
+                           "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    keep.bind(1, info.name);
+    keep.bind(2, static_cast<int64_t>(info.version));
+    keep.bind(3, code);
+    if (requirements) {
+      keep.bind(4, *requirements);
+    } else {
+      keep.bind(4);
+    }
+    keep.bind(5, info.code_sha256);
+    keep.bind(6, info.env_id);
+    keep.bind(7, info.updated_at);
+    keep.exec();
+    SQLite::Statement prune(*db_,
+                            "DELETE FROM versions WHERE name = ?1 AND version != ?2 AND version NOT IN "
+                            "(SELECT version FROM versions WHERE name = ?1 ORDER BY version DESC LIMIT ?3)");
+    prune.bind(1, info.name);
+    prune.bind(2, static_cast<int64_t>(info.version));
+    prune.bind(3, static_cast<int64_t>(std::max<std::size_t>(1, keep_versions)));
+    prune.exec();
     transaction.commit();
     info.has_requirements = requirements.has_value();
     return info;
@@ -132,6 +157,62 @@ std::uint64_t FunctionStore::reserve_revision() {
     auto revision = next_revision(*db_);
     transaction.commit();
     return revision;
+  });
+}
+
+std::uint64_t FunctionStore::next_version(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read a function's versions", [&] {
+    SQLite::Statement query(*db_,
+                            "SELECT max(coalesce((SELECT max(version) FROM versions WHERE name = ?1), 0), "
+                            "coalesce((SELECT version FROM functions WHERE name = ?1), 0))");
+    query.bind(1, name);
+    query.executeStep();
+    return static_cast<std::uint64_t>(query.getColumn(0).getInt64()) + 1;
+  });
+}
+
+std::vector<FunctionVersion> FunctionStore::versions(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read a function's versions", [&] {
+    std::vector<FunctionVersion> out;
+    SQLite::Statement query(*db_,
+                            "SELECT v.version, v.created_at, v.requirements IS NOT NULL, v.code_sha256, v.env_id, "
+                            "v.version = f.version FROM versions v JOIN functions f ON f.name = v.name "
+                            "WHERE v.name = ? ORDER BY v.version DESC");
+    query.bind(1, name);
+    while (query.executeStep()) {
+      FunctionVersion version;
+      version.version = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+      version.created_at = query.getColumn(1).getString();
+      version.has_requirements = query.getColumn(2).getInt() != 0;
+      version.code_sha256 = query.getColumn(3).getString();
+      version.env_id = query.getColumn(4).getString();
+      version.current = query.getColumn(5).getInt() != 0;
+      out.push_back(std::move(version));
+    }
+    return out;
+  });
+}
+
+std::optional<VersionRow> FunctionStore::version(const std::string& name, std::uint64_t version) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read a function's version", [&]() -> std::optional<VersionRow> {
+    SQLite::Statement query(*db_,
+                            "SELECT created_at, code, requirements, code_sha256, env_id FROM versions "
+                            "WHERE name = ? AND version = ?");
+    query.bind(1, name);
+    query.bind(2, static_cast<int64_t>(version));
+    if (!query.executeStep()) return std::nullopt;
+    VersionRow row;
+    row.info.version = version;
+    row.info.created_at = query.getColumn(0).getString();
+    row.source.code = query.getColumn(1).getString();
+    if (!query.getColumn(2).isNull()) row.source.requirements = query.getColumn(2).getString();
+    row.info.has_requirements = row.source.requirements.has_value();
+    row.info.code_sha256 = query.getColumn(3).getString();
+    row.info.env_id = query.getColumn(4).getString();
+    return row;
   });
 }
 
@@ -183,6 +264,9 @@ bool FunctionStore::remove(const std::string& name) {
     SQLite::Statement records(*db_, "DELETE FROM invocations WHERE function = ?");
     records.bind(1, name);
     records.exec();
+    SQLite::Statement versions(*db_, "DELETE FROM versions WHERE name = ?");
+    versions.bind(1, name);
+    versions.exec();
     db_->exec("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'");
     transaction.commit();
     return true;

@@ -25,6 +25,12 @@ struct FunctionSource {
   std::optional<std::string> requirements;
 };
 
+// One kept version of a function.
+struct VersionRow {
+  FunctionVersion info;
+  FunctionSource source;
+};
+
 class FunctionStore {
  public:
   explicit FunctionStore(const std::filesystem::path& db_file);
@@ -39,10 +45,16 @@ class FunctionStore {
 
   // A new revision number, for a change about to be made (an upload imports its new version under it).
   std::uint64_t reserve_revision();
-  // Inserts or replaces a function at `info.version` and `info.revision` (from reserve_revision()); keeps its
-  // created_at, and its settings unless `settings` is given.
+  // The number the next upload of `name` gets: one above every version it ever had that is still known.
+  std::uint64_t next_version(const std::string& name);
+  // Kept versions, newest first; empty when there is no such function.
+  std::vector<FunctionVersion> versions(const std::string& name);
+  std::optional<VersionRow> version(const std::string& name, std::uint64_t version);
+  // Makes `info.version` (new, or a kept one: a rollback) the function's current version at `info.revision`
+  // (from reserve_revision()); keeps its created_at, and its settings unless `settings` is given. Keeps the
+  // newest `keep_versions` versions (at least 1) and the current one, and forgets older ones.
   FunctionInfo put(FunctionInfo info, const std::string& code, const std::optional<std::string>& requirements,
-                   const FunctionSettings* settings = nullptr);
+                   const FunctionSettings* settings = nullptr, std::size_t keep_versions = 10);
   // Changes a function's settings in one transaction: `change` gets the current ones and may throw to change
   // nothing. Returns the function's info (its new revision, or the same when nothing changed) and settings;
   // nullopt when there is no such function.

@@ -154,12 +154,17 @@ TEST_F(SettingsTest, ADatabaseFromBeforeSettingsIsUpgradedInPlace) {
     SQLite::Database db((dir.path() / "faas.db").string(), SQLite::OPEN_READWRITE);
     db.exec("ALTER TABLE functions DROP COLUMN settings");
     db.exec("ALTER TABLE functions DROP COLUMN revision");
+    db.exec("DROP TABLE versions");
     db.exec("PRAGMA user_version=2");
   }
   Engine engine(testing::test_config(dir.path()));
   EXPECT_EQ(engine.invoke("old", json::array()).record.result, "\"kept\"");
   engine.update_settings("old", json::parse(R"({"env": {"A": "1"}})"));
   EXPECT_EQ(engine.settings("old").env.at("A"), "1");
+  ASSERT_EQ(engine.versions("old").size(), 1u);  // its history starts with the version it had
+  EXPECT_EQ(engine.upload("old", "def main():\n    return 'new'\n").version, 2u);
+  engine.rollback("old", 1);
+  EXPECT_EQ(engine.invoke("old", json::array()).record.result, "\"kept\"");
 }
 
 }  // namespace
