@@ -305,6 +305,14 @@ PYBIND11_MODULE(_core, module) {
            "Opens (or creates) the data dir and its database. timeout is per invocation, in seconds; python is "
            "the interpreter that builds virtualenvs for requirements; sandbox confines each worker under "
            "isolation='process' (docs/security.md).")
+      .def("run_schedules", [](PyEngine& self, double when) {
+            auto minute = std::chrono::system_clock::time_point(
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(when)));
+            return self.without_gil([&](faas::Engine& engine) { return engine.run_schedules(minute); });
+          }, py::arg("when"),
+          "Fires the schedules due in the minute holding `when` (seconds since the epoch, read in local time), "
+          "each tick once, and returns the ids of the invocations started. The engine does this itself at every "
+          "minute; call it to drive schedules with a clock of your own.")
       .def("settings", &settings, py::arg("name"),
            "A function's settings as a dict (effective values, 'defaults' naming those that follow the server, "
            "secrets by name only). Keyword arguments change them first, as a JSON merge patch: "

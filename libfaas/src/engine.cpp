@@ -76,6 +76,7 @@ EngineState::EngineState(EngineConfig cfg)
       [this](const Invocation& record, bool stored) { committed(record, stored); }, [this] { delivered(); });
 
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config);
+  if (config.schedules) scheduler = std::thread([this] { schedule_loop(*this); });
 }
 
 void EngineState::committed(const Invocation& record, bool stored) {
@@ -160,18 +161,26 @@ FunctionInfo Engine::info(std::string_view name) const {
   return *found;
 }
 
-std::string Engine::invoke_async(InvokeRequest request, InvokeCallback done) {
+std::string EngineState::start(InvokeRequest request, InvokeCallback done) {
   std::unique_ptr<runtime::Call> call;
   try {
-    call = impl_->admit(request);
+    call = admit(request);
   } catch (const Error& e) {
     done(e);
     return {};
   }
   std::string id = call->record.id;
   call->done = std::move(done);
-  impl_->executor->submit(std::move(call));
+  executor->submit(std::move(call));
   return id;
+}
+
+std::string Engine::invoke_async(InvokeRequest request, InvokeCallback done) {
+  return impl_->start(std::move(request), std::move(done));
+}
+
+std::vector<std::string> Engine::run_schedules(std::chrono::system_clock::time_point minute) {
+  return fire_schedules(*impl_, minute);
 }
 
 InvocationResult Engine::invoke(InvokeRequest request) {
@@ -319,6 +328,12 @@ void Engine::shutdown() {
   drain();
   auto& engine = *impl_;
   std::call_once(engine.shutdown_once, [&engine] {
+    {
+      std::lock_guard lock(engine.scheduler_mutex);
+      engine.scheduler_stop = true;
+    }
+    engine.scheduler_cv.notify_all();
+    if (engine.scheduler.joinable()) engine.scheduler.join();
     engine.registry->stop();
     engine.executor->stop();
     engine.log->stop();

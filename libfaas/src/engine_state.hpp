@@ -11,7 +11,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -36,6 +38,8 @@ struct EngineState {
 
   // Counts an invocation in and makes its call, or throws the Error that refuses it.
   std::unique_ptr<runtime::Call> admit(InvokeRequest& request);
+  // admit() and submit: Engine::invoke_async.
+  std::string start(InvokeRequest request, InvokeCallback done);
   void committed(const Invocation& record, bool stored);  // on the log writer, for each record it took
   void delivered();                          // after its caller was answered
 
@@ -61,9 +65,19 @@ struct EngineState {
   mutable std::mutex running_mutex;
   std::unordered_set<std::string> running;
 
+  // Fires schedules at each minute (schedules.cpp); stopped first at shutdown.
+  std::thread scheduler;
+  std::mutex scheduler_mutex;
+  std::condition_variable scheduler_cv;
+  bool scheduler_stop = false;
+
   std::once_flag drain_once;
   std::once_flag shutdown_once;
 };
+
+// Engine::run_schedules, and the scheduler thread's loop that calls it at each minute (schedules.cpp).
+std::vector<std::string> fire_schedules(EngineState& engine, std::chrono::system_clock::time_point minute);
+void schedule_loop(EngineState& engine);
 
 // Engine::upload, Engine::update_settings and Engine::remove (upload.cpp).
 // `settings_patch`: null, or a merge patch of the function's settings to commit with the new version.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/error.hpp"
+#include "util/cron.hpp"
 
 using nlohmann::json;
 
@@ -23,6 +24,8 @@ constexpr double max_timeout_s = 24 * 3600;
 constexpr std::size_t max_memory_mb = 1024 * 1024;
 constexpr unsigned max_workers_limit = 256;
 constexpr unsigned max_concurrency_limit = 100000;
+constexpr std::size_t max_schedule = 16;
+constexpr std::size_t max_schedule_arguments = 16 * 1024;
 
 [[noreturn]] void refuse(const std::string& message) { throw Error(ErrorCode::invalid_input, message); }
 
@@ -88,6 +91,52 @@ void patch_optional(std::optional<T>& field, const json& patch, const char* key,
   }
 }
 
+// "schedule": a list of {"cron": "...", "args": [...]?, "kwargs": {...}?} or of plain cron strings.
+std::vector<ScheduledCall> parse_schedule(const json& value) {
+  if (value.is_null()) return {};
+  if (!value.is_array()) refuse("setting 'schedule' must be a list of {\"cron\": ..., \"args\": [...]}");
+  if (value.size() > max_schedule) refuse("a function may have at most 16 schedule entries");
+  std::vector<ScheduledCall> out;
+  for (const auto& item : value) {
+    ScheduledCall call;
+    if (item.is_string()) {
+      call.cron = item.get<std::string>();
+    } else if (item.is_object()) {
+      for (const auto& [key, field] : item.items()) {
+        if (key != "cron" && key != "args" && key != "kwargs") refuse("unknown key '" + key.substr(0, 32) + "' in 'schedule'");
+      }
+      if (!item.contains("cron") || !item["cron"].is_string()) refuse("each 'schedule' entry needs a \"cron\" string");
+      call.cron = item["cron"].get<std::string>();
+      if (item.contains("args") && !item["args"].is_null()) {
+        if (!item["args"].is_array()) refuse("a schedule entry's \"args\" must be an array");
+        call.args = item["args"].dump();
+      }
+      if (item.contains("kwargs") && !item["kwargs"].is_null()) {
+        if (!item["kwargs"].is_object()) refuse("a schedule entry's \"kwargs\" must be an object");
+        call.kwargs = item["kwargs"].dump();
+      }
+      if (call.args.size() + call.kwargs.size() > max_schedule_arguments) {
+        refuse("a schedule entry's arguments may hold at most 16 KiB");
+      }
+    } else {
+      refuse("each 'schedule' entry is a cron string or an object with \"cron\"");
+    }
+    CronSchedule::parse(call.cron);  // invalid_input saying what is wrong
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+json schedule_json(const std::vector<ScheduledCall>& schedule) {
+  json out = json::array();
+  for (const auto& call : schedule) {
+    json entry{{"cron", call.cron}, {"args", json::parse(call.args)}};
+    if (!call.kwargs.empty()) entry["kwargs"] = json::parse(call.kwargs);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 json variables_json(const std::map<std::string, std::string>& variables) {
   json out = json::object();
   for (const auto& [name, value] : variables) out[name] = value;
@@ -99,7 +148,7 @@ json variables_json(const std::map<std::string, std::string>& variables) {
 void apply_settings_patch(FunctionSettings& settings, const json& patch) {
   if (!patch.is_object()) refuse("settings must be a JSON object");
   static const char* const known[] = {"timeout", "memory_mb", "min_workers", "max_workers", "max_concurrency",
-                                      "network", "public", "env", "secrets"};
+                                      "network", "public", "env", "secrets", "schedule"};
   for (const auto& [key, value] : patch.items()) {
     if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return key == k; }) ==
         std::end(known)) {
@@ -136,6 +185,7 @@ void apply_settings_patch(FunctionSettings& settings, const json& patch) {
   });
   if (patch.contains("env")) patch_variables(next.env, patch.at("env"), "env", next.secrets, "secrets");
   if (patch.contains("secrets")) patch_variables(next.secrets, patch.at("secrets"), "secrets", next.env, "env");
+  if (patch.contains("schedule")) next.schedule = parse_schedule(patch.at("schedule"));  // a list is replaced whole
 
   if (next.min_workers && next.max_workers && *next.min_workers > *next.max_workers) {
     refuse("setting 'min_workers' must not exceed 'max_workers'");
@@ -175,6 +225,7 @@ json settings_view(const FunctionSettings& settings, const EngineConfig& default
   json secret_names = json::array();
   for (const auto& [name, value] : settings.secrets) secret_names.push_back(name);
   out["secrets"] = std::move(secret_names);
+  out["schedule"] = schedule_json(settings.schedule);
   out["defaults"] = std::move(from_defaults);
   return out;
 }
@@ -190,6 +241,7 @@ std::string to_stored(const FunctionSettings& settings) {
   if (settings.is_public) out["public"] = *settings.is_public;
   if (!settings.env.empty()) out["env"] = variables_json(settings.env);
   if (!settings.secrets.empty()) out["secrets"] = variables_json(settings.secrets);
+  if (!settings.schedule.empty()) out["schedule"] = schedule_json(settings.schedule);
   return out.dump();
 }
 
@@ -206,6 +258,7 @@ FunctionSettings from_stored(std::string_view text) {
     if (in.contains("public")) settings.is_public = in.at("public").get<bool>();
     if (in.contains("env")) settings.env = in.at("env").get<std::map<std::string, std::string>>();
     if (in.contains("secrets")) settings.secrets = in.at("secrets").get<std::map<std::string, std::string>>();
+    if (in.contains("schedule")) settings.schedule = parse_schedule(in.at("schedule"));
     return settings;
   } catch (const std::exception& e) {
     throw Error(ErrorCode::internal, std::string("unreadable function settings in the store: ") + e.what());

@@ -44,6 +44,10 @@ std::string Invocation::to_json() const {
     out += ",\"version\":";
     out += std::to_string(version);
   }
+  if (!trigger.empty()) {
+    out += ",\"trigger\":";
+    append_json_string(out, trigger);
+  }
   out += ",\"args\":";
   out += args;
   if (!kwargs.empty()) {

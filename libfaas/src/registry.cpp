@@ -45,6 +45,9 @@ std::shared_ptr<runtime::FunctionSpec> FunctionRegistry::make_spec(const Functio
   for (const auto* variables : {&settings.env, &settings.secrets}) {
     for (const auto& [name, value] : *variables) spec->environment.push_back(name + "=" + value);
   }
+  for (const auto& call : settings.schedule) {
+    spec->schedule.push_back({CronSchedule::parse(call.cron), call.args, call.kwargs});
+  }
   spec->in_flight = in_flight_counter(info.name);
   return spec;
 }
@@ -92,6 +95,15 @@ std::shared_ptr<const runtime::FunctionSpec> FunctionRegistry::pinned(const std:
   std::lock_guard lock(pinned_mutex_);
   pinned_[key] = spec;
   return spec;
+}
+
+std::vector<std::shared_ptr<const runtime::FunctionSpec>> FunctionRegistry::scheduled() const {
+  std::vector<std::shared_ptr<const runtime::FunctionSpec>> out;
+  std::shared_lock read(table_mutex_);
+  for (const auto& [name, entry] : table_) {
+    if (entry.spec && !entry.spec->schedule.empty()) out.push_back(entry.spec);
+  }
+  return out;
 }
 
 std::vector<std::string> FunctionRegistry::erase_pinned(const std::string& name) {

@@ -44,6 +44,8 @@ class FunctionRegistry {
   // functions/.versions/ and its virtualenv built at the first call. Null when there is no such function;
   // throws Error(not_found) for a version that is not kept.
   std::shared_ptr<const runtime::FunctionSpec> pinned(const std::string& name, std::uint64_t version);
+  // The current specs of the functions that have a schedule.
+  std::vector<std::shared_ptr<const runtime::FunctionSpec>> scheduled() const;
   // Forgets the pinned versions of `name` and returns their spec names, for the executor to retire.
   std::vector<std::string> erase_pinned(const std::string& name);
   // A version or settings committed by this process (upload, settings change) or a name deleted by it.

@@ -46,6 +46,8 @@ class Engine:
         log_retention: int = 10000,
         sandbox: bool = True,
     ) -> None: ...
+    def run_schedules(self, when: float) -> list[str]:
+        """Fires the schedules due in the minute holding `when` (epoch seconds); returns invocation ids."""
     def versions(self, name: str) -> list[dict[str, Any]]:
         """The kept versions of a function's code, newest first."""
     def rollback(self, name: str, version: int) -> Info:

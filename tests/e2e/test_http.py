@@ -191,8 +191,10 @@ def test_settings_changed_without_an_upload_take_effect_on_the_next_call(http_se
         assert big["error_type"] == "MemoryLimit", big
     assert http_server.get("/admin/functions/tunable").json()["version"] == 1  # no new version of the code
 
-    view = http_server.settings("tunable", {"timeout": None, "memory_mb": None, "env": {"MODE": None}})
+    view = http_server.settings("tunable", {"timeout": None, "memory_mb": None, "env": {"MODE": None},
+                                            "schedule": [{"cron": "@hourly", "args": [0]}]})
     assert view["timeout"] == 5 and view["env"] == {}
+    assert view["schedule"] == [{"cron": "@hourly", "args": [0]}]
     assert http_server.invoke("tunable", 0.5, 100).json()["result"] is None
 
 
@@ -200,6 +202,7 @@ def test_settings_changed_without_an_upload_take_effect_on_the_next_call(http_se
     ('{"timeout": -1}', "timeout"), ('{"memory_mb": "lots"}', "memory_mb"), ('{"network": "wifi"}', "network"),
     ('{"env": {"LD_PRELOAD": "/x.so"}}', "reserved"), ('{"colour": "blue"}', "unknown setting"),
     ('{"min_workers": 3, "max_workers": 2}', "min_workers"), ("[1]", "JSON object"), ("{", "JSON object"),
+    ('{"schedule": [{"cron": "99 * * * *"}]}', "minute"), ('{"schedule": "@daily"}', "schedule"),
 ])
 def test_bad_settings_are_a_400_that_changes_nothing(http_server, calc, body, words):
     before = http_server.settings("calc")

@@ -324,3 +324,19 @@ def test_versions_rollback_and_pinned_calls(engine):
         engine.rollback("versioned", 9)
     with pytest.raises(ValueError):
         engine.invoke("versioned", version=0)
+
+
+def test_a_schedule_fires_on_a_driven_clock(engine):
+    import datetime
+    engine.upload("tick", "def main(label):\n    return label\n",
+                  settings={"schedule": [{"cron": "30 9 * * *", "args": ["morning"]}]})
+    nine_thirty = datetime.datetime(2026, 11, 30, 9, 30, 15).timestamp()
+    assert engine.run_schedules(nine_thirty - 60) == []
+    (invocation,) = engine.run_schedules(nine_thirty)
+    assert engine.run_schedules(nine_thirty) == []  # once per tick
+    for _ in range(200):
+        record = engine.record(invocation)
+        if record:
+            break
+        time.sleep(0.01)
+    assert record["trigger"] == "schedule" and record["result"] == "morning"

@@ -56,6 +56,7 @@ struct EngineConfig {
   std::string pip_index;                // the package index pip uses (--index-url); empty: pip's own default
                                         // and the server's PIP_* settings
   std::chrono::milliseconds registry_poll{250};  // how often uploads by other processes are picked up
+  bool schedules = true;                // fire functions' schedules at each minute (Engine::run_schedules)
   WorkerConfig workers;                 // used with Isolation::process
 };
 

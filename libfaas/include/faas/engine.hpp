@@ -12,6 +12,7 @@
 // process exits. With Isolation::process the engine never starts Python itself: its faas-worker processes do.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -112,6 +113,13 @@ class Engine {
   // Where an invocation accepted by invoke_async stands. Answers `running` until the record is committed, then
   // `committed`: never `unknown` in between.
   InvocationState invocation_state(std::string_view invocation_id) const;
+
+  // Fires the schedules due in the minute that holds `minute` (read in local time): each matching entry of each
+  // function's `schedule` setting runs once, as an invocation whose record has trigger "schedule". A tick is
+  // claimed in the store first, so engines sharing a data dir fire it once between them. The engine calls it at
+  // every minute itself (EngineConfig::schedules); tests and embedders may drive it with a clock of their own.
+  // Returns the ids of the invocations it started.
+  std::vector<std::string> run_schedules(std::chrono::system_clock::time_point minute);
 
   Status status() const;
   const EngineConfig& config() const noexcept;

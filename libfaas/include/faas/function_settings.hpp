@@ -12,12 +12,22 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "faas/config.hpp"
 
 namespace faas {
+
+// A call the engine makes by itself at the minutes a cron expression names (docs/functions.md#schedules).
+struct ScheduledCall {
+  std::string cron;          // "*/5 * * * *", "@daily", ... (util/cron.hpp)
+  std::string args = "[]";   // JSON text of an array
+  std::string kwargs;        // JSON text of an object; empty for none
+
+  bool operator==(const ScheduledCall&) const = default;
+};
 
 struct FunctionSettings {
   std::optional<std::chrono::milliseconds> timeout;  // per call and per import
@@ -29,6 +39,7 @@ struct FunctionSettings {
   std::optional<bool> is_public;                     // invocable without credentials; unset: the server's choice
   std::map<std::string, std::string> env;
   std::map<std::string, std::string> secrets;
+  std::vector<ScheduledCall> schedule;
 
   bool operator==(const FunctionSettings&) const = default;
 };

@@ -23,6 +23,7 @@ struct InvokeRequest {
   std::string request_id;    // empty: the engine generates a uuid4
   std::string invocation_id; // the record's id; empty: the engine makes one (set for requests from the inbox)
   std::uint64_t version = 0; // 0: the function's current version; else that one, among those kept
+  std::string trigger;       // what made the call when not a client ("schedule"); empty otherwise
 };
 
 // A request a frontend has acknowledged and must answer even across a crash (Engine::accept).
@@ -55,6 +56,7 @@ struct Invocation {
   std::string id;               // uuid4
   std::string function;
   std::uint64_t version = 0;    // of the function's code that ran (0: none, a call refused before it ran)
+  std::string trigger;          // "schedule" for a call the engine made by itself; empty for a client's
   std::string request_id;
   std::string args = "[]";      // JSON text
   std::string kwargs;           // JSON text; empty when the call had none

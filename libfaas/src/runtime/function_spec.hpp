@@ -12,8 +12,16 @@
 #include <vector>
 
 #include "faas/config.hpp"
+#include "util/cron.hpp"
 
 namespace faas::runtime {
+
+// One entry of a function's schedule, parsed.
+struct ScheduledRun {
+  CronSchedule cron;
+  std::string args;    // JSON text
+  std::string kwargs;  // JSON text; empty for none
+};
 
 // Immutable once made.
 struct FunctionSpec {
@@ -34,6 +42,7 @@ struct FunctionSpec {
   std::optional<unsigned> max_concurrency;
   std::optional<bool> is_public;
   std::vector<std::string> environment;  // "NAME=value": its env variables and secrets, for its workers only
+  std::vector<ScheduledRun> schedule;
   // This function's calls in flight, shared by all its revisions (counted only under a max_concurrency).
   std::shared_ptr<std::atomic<unsigned>> in_flight;
 

@@ -11,7 +11,7 @@ namespace faas::store {
 
 namespace {
 
-constexpr int schema_version = 4;  // 2: the inbox; 3: functions' settings and revision; 4: versions
+constexpr int schema_version = 5;  // 2: the inbox; 3: settings and revisions; 4: versions; 5: schedule ticks
 
 constexpr const char* schema = R"SQL(
 CREATE TABLE IF NOT EXISTS functions (
@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS versions (
   env_id       TEXT NOT NULL,
   created_at   TEXT NOT NULL,
   PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+-- The schedule ticks fired (function, entry of its schedule, minute since the epoch): whoever inserts one fires it.
+CREATE TABLE IF NOT EXISTS schedule_ticks (
+  function TEXT NOT NULL,
+  entry    INTEGER NOT NULL,
+  minute   INTEGER NOT NULL,
+  PRIMARY KEY (function, entry, minute)
 ) WITHOUT ROWID;
 -- Requests a frontend acknowledged and has not answered yet (store/record_log.hpp), oldest first by rowid.
 -- `id` is the invocation id the request's record gets; `reply` says where the answer goes, in the frontend's terms.

@@ -160,6 +160,26 @@ std::uint64_t FunctionStore::reserve_revision() {
   });
 }
 
+bool FunctionStore::claim_tick(const std::string& name, std::size_t entry, std::int64_t minute) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot claim a schedule's tick", [&] {
+    SQLite::Statement claim(*db_, "INSERT OR IGNORE INTO schedule_ticks (function, entry, minute) VALUES (?, ?, ?)");
+    claim.bind(1, name);
+    claim.bind(2, static_cast<int64_t>(entry));
+    claim.bind(3, static_cast<int64_t>(minute));
+    return claim.exec() == 1;
+  });
+}
+
+void FunctionStore::forget_ticks_before(std::int64_t minute) {
+  std::lock_guard lock(mutex_);
+  guarded("cannot forget old schedule ticks", [&] {
+    SQLite::Statement forget(*db_, "DELETE FROM schedule_ticks WHERE minute < ?");
+    forget.bind(1, static_cast<int64_t>(minute));
+    forget.exec();
+  });
+}
+
 std::uint64_t FunctionStore::next_version(const std::string& name) {
   std::lock_guard lock(mutex_);
   return guarded("cannot read a function's versions", [&] {

@@ -43,6 +43,10 @@ class FunctionStore {
 
   std::optional<FunctionSettings> settings(const std::string& name);
 
+  // Claims a schedule's tick: true for the first caller (in any process), false after.
+  bool claim_tick(const std::string& name, std::size_t entry, std::int64_t minute);
+  void forget_ticks_before(std::int64_t minute);
+
   // A new revision number, for a change about to be made (an upload imports its new version under it).
   std::uint64_t reserve_revision();
   // The number the next upload of `name` gets: one above every version it ever had that is still known.
