@@ -122,7 +122,7 @@ std::optional<std::string_view> function_subresource(std::string_view path, std:
   return one_segment_after(path.substr(0, path.size() - what.size() - 1), "/admin/functions/");
 }
 
-// A positive integer from a query parameter or a JSON field.
+// A positive integer from a query parameter.
 std::uint64_t positive_integer(std::string_view text, const char* what) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -273,6 +273,14 @@ void Api::handle(Request request, Reply reply) {
       invoke_request.function = decoded_segment(*name);
       parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
       if (auto version = query_param(query, "version")) invoke_request.version = positive_integer(*version, "version");
+      if (invoke_request.version != 0) {
+        // The first call of a kept version may write its files or build its virtualenv: off the I/O threads.
+        return blocking_([this, invoke_request = std::move(invoke_request), reply = std::move(reply),
+                          async = request.async]() mutable {
+          if (async) return invoke_detached(std::move(invoke_request), std::move(reply));
+          invoke(std::move(invoke_request), std::move(reply));
+        });
+      }
       if (request.async) return invoke_detached(std::move(invoke_request), std::move(reply));
       return invoke(std::move(invoke_request), std::move(reply));
     }

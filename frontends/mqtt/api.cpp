@@ -184,6 +184,17 @@ std::string Api::invoke_answer_topic(const std::string& function, const ReplyTo&
 }
 
 void Api::run(InvokeRequest request, const std::string& topic, ReplyTo reply) {
+  if (request.version != 0) {
+    // The first call of a kept version may write its files or build its virtualenv: not on the transport's thread.
+    boost::asio::post(admin_, [this, request = std::move(request), topic, reply = std::move(reply)]() mutable {
+      start(std::move(request), topic, std::move(reply));
+    });
+    return;
+  }
+  start(std::move(request), topic, std::move(reply));
+}
+
+void Api::start(InvokeRequest request, const std::string& topic, ReplyTo reply) {
   std::string answer_topic = invoke_answer_topic(request.function, reply);
   std::string request_id = request.request_id;
   std::string id = request.invocation_id;

@@ -53,7 +53,9 @@ class Api {
   // Where an invocation's answer goes: the request's Response Topic, else <response>/invoke/<function>.
   std::string invoke_answer_topic(const std::string& function, const ReplyTo& reply) const;
   // Runs an accepted invocation and publishes its answer; the inbox entry is settled once the broker has it.
+  // A call pinned to a version goes through the admin pool first (its first call may prepare that version).
   void run(InvokeRequest request, const std::string& topic, ReplyTo reply);
+  void start(InvokeRequest request, const std::string& topic, ReplyTo reply);
   void administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained);
   // A retained upload that would replace what this node has with something not newer: ignored, with a warning.
   bool stale_upload(const std::string& name, const nlohmann::json& request);
