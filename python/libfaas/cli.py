@@ -1,7 +1,8 @@
-"""The command-line client: deploy a folder, invoke, tail logs, list, delete, settings, status.
+"""The command-line client: deploy a folder, invoke, tail logs, list, delete, versions, settings, status.
 
 It drives an engine on the data dir directly, so it works beside running servers that share that data dir (they
-pick up its uploads within a second), and with no server at all.
+pick up its uploads within a second), and with no server at all; or, with --url (FAAS_URL), a faas-http server
+anywhere, through its HTTP API (libfaas.remote).
 """
 import argparse
 import getpass
@@ -12,12 +13,14 @@ import sys
 import time
 
 from . import Engine, Error
+from .remote import RemoteEngine, RemoteError
 
 EXAMPLES = """examples:
   python3 -m libfaas deploy examples/functions/calculadora
   python3 -m libfaas invoke calculadora 10 20 '"mul"'
   python3 -m libfaas invoke calculadora --args '[10, 20]' --kwargs '{"op": "sub"}'
   python3 -m libfaas logs calculadora --limit 5 --follow
+  FAAS_URL=http://edge-1:8080 python3 -m libfaas list          # a remote server (FAAS_HTTP_PASSWORD, or asked)
   python3 -m libfaas settings calculadora --set timeout=5 --env MODE=fast --secret API_TOKEN
   python3 -m libfaas versions calculadora && python3 -m libfaas rollback calculadora 1
 """
@@ -53,7 +56,13 @@ def deploy(engine, options):
     requirements_path = folder / "requirements.txt"
     requirements = requirements_path.read_text() if requirements_path.is_file() else None
     name = options.name or folder.resolve().name
-    print_json(engine.upload(name, code_path.read_bytes(), requirements))
+    started = time.monotonic()
+    if requirements is not None:  # pip may take a while: say so, and how long it took
+        print(f"uploading {name}: installing its requirements…", file=sys.stderr, flush=True)
+    info = engine.upload(name, code_path.read_bytes(), requirements)
+    if requirements is not None:
+        print(f"uploaded {name} v{info['version']} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    print_json(info)
     return 0
 
 
@@ -169,6 +178,9 @@ def build_parser():
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("FAAS_DATA_DIR", "faas-data"),
                         help="the data dir the servers use (env FAAS_DATA_DIR, default ./faas-data)")
+    parser.add_argument("--url", default=os.environ.get("FAAS_URL"),
+                        help="drive the faas-http server at this URL instead of a data dir (env FAAS_URL); "
+                             "credentials from FAAS_HTTP_USER (default admin) and FAAS_HTTP_PASSWORD, else asked")
     parser.add_argument("--isolation", default=os.environ.get("FAAS_ISOLATION", "inprocess"),
                         choices=["inprocess", "process"], help="where invoke runs the function (env FAAS_ISOLATION)")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("FAAS_TIMEOUT", "30")),
@@ -238,12 +250,23 @@ def build_parser():
     return parser
 
 
+def remote_engine(options):
+    password = os.environ.get("FAAS_HTTP_PASSWORD")
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass(f"password for {os.environ.get('FAAS_HTTP_USER', 'admin')} at {options.url}: ")
+    return RemoteEngine(options.url, user=os.environ.get("FAAS_HTTP_USER", "admin"), password=password,
+                        timeout=max(options.timeout + 30, 60))
+
+
 def main(argv=None):
     options = build_parser().parse_args(argv)
     try:
+        if options.url:
+            with remote_engine(options) as engine:
+                return options.run(engine, options)
         with Engine(data_dir=options.data_dir, isolation=options.isolation, timeout=options.timeout,
                     python=options.python) as engine:
             return options.run(engine, options)
-    except Error as e:
+    except (Error, RemoteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
