@@ -3,6 +3,9 @@
 //   BM_Sync/<isolation>              one caller, invoke() after invoke(): p50/p99 latency (counters, µs)
 //   BM_Async64/<isolation>           invoke_async() with 64 in flight: throughput (items_per_second)
 //   BM_UploadToFirstAnswer/<isolation>  upload of a new function (no requirements), then its first invoke()
+//   BM_FreshWorker/<isolation>       a settings change (its workers retire), then invoke(): the call waits for
+//                                    a worker started from nothing (no spare on either side), so the two process
+//                                    columns differ by what the sandbox adds to a worker's start
 // <isolation> is 0 for inprocess, 1 for process (sandboxed workers, the default) and 2 for process with
 // --no-sandbox. Every invocation's record is committed before it counts.
 // Figures and how to read them: docs/performance.md.
@@ -27,6 +30,7 @@ constexpr const char* add_code = "def main(a, b):\n    return a + b\n";
 struct Setup {
   faas::Isolation isolation;
   bool sandbox;
+  unsigned spares = 1;
 };
 
 Setup isolation_of(const benchmark::State& state) {
@@ -37,6 +41,7 @@ std::unique_ptr<faas::Engine> make_engine(Setup setup, const std::string& tag) {
   auto isolation = setup.isolation;
   faas::EngineConfig config;
   config.workers.sandbox = setup.sandbox;
+  config.workers.spares = setup.spares;
   config.data_dir = std::filesystem::temp_directory_path() /
                     ("faas-isolation-bench-" + tag + "-" + std::string(faas::to_string(isolation)) + (setup.sandbox ? "" : "-bare") + "-" +
                      std::to_string(::getpid()));
@@ -120,6 +125,27 @@ void BM_UploadToFirstAnswer(benchmark::State& state) {
   report_percentiles(state, micros);
 }
 BENCHMARK(BM_UploadToFirstAnswer)->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Iterations(40);
+
+void BM_FreshWorker(benchmark::State& state) {
+  auto setup = isolation_of(state);
+  setup.spares = 0;
+  auto engine = make_engine(setup, "fresh");
+  engine->invoke("add", nlohmann::json::array({1, 2}));  // the probe's worker (unsandboxed) is used up
+  std::vector<double> micros;
+  int serial = 0;
+  for (auto _ : state) {
+    auto started = std::chrono::steady_clock::now();
+    engine->update_settings("add", nlohmann::json{{"timeout", 30 + serial++ % 2}});
+    auto result = engine->invoke("add", nlohmann::json::array({1, 2}));
+    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count());
+    if (!result.record.ok()) state.SkipWithError("an invocation failed");
+    state.PauseTiming();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the retired worker is gone
+    state.ResumeTiming();
+  }
+  report_percentiles(state, micros);
+}
+BENCHMARK(BM_FreshWorker)->Arg(1)->Arg(2)->UseRealTime()->Iterations(40);
 
 }  // namespace
 
