@@ -51,12 +51,20 @@ void forget_dropped_versions(EngineState& engine, const std::string& name) {
 
 // update_settings() with the name's lock held.
 FunctionSettings update_settings_locked(EngineState& engine, const std::string& name, const nlohmann::json& patch) {
-  auto updated = engine.functions->update_settings(
-      name, [&patch](FunctionSettings& settings) { apply_settings_patch(settings, patch); });
-  if (!updated) throw Error(ErrorCode::not_found, "function '" + name + "' not found");
-  auto& [info, settings] = *updated;
+  auto current = engine.functions->find(name);
+  auto stored = engine.functions->settings(name);
+  if (!current || !stored) throw Error(ErrorCode::not_found, "function '" + name + "' not found");
+  FunctionSettings settings = *stored;
+  apply_settings_patch(settings, patch);  // Error(invalid_input): nothing changes
+  if (settings == *stored) return settings;  // a repeated patch: nothing to restart
+  FunctionInfo info = *current;
+  info.revision = engine.functions->reserve_revision();
+  // As an upload does: a worker imports the function under the new settings first (an import that fails under
+  // them refuses the change, and the old settings keep serving), then replaces the old workers; calls waiting
+  // for a worker run on it.
+  engine.executor->load(engine.registry->make_spec(info, settings));
+  engine.functions->update_settings(name, [&settings](FunctionSettings& saved) { saved = settings; }, info.revision);
   engine.registry->put(info, settings);
-  engine.executor->retire(name, info.revision);  // its workers restart with the new settings
   if (engine.config.isolation == Isolation::inprocess && (!settings.env.empty() || !settings.secrets.empty())) {
     spdlog::warn("function {}: env and secrets reach a function only under process isolation", name);
   }

@@ -249,7 +249,7 @@ std::optional<FunctionSettings> FunctionStore::settings(const std::string& name)
 }
 
 std::optional<std::pair<FunctionInfo, FunctionSettings>> FunctionStore::update_settings(
-    const std::string& name, const std::function<void(FunctionSettings&)>& change) {
+    const std::string& name, const std::function<void(FunctionSettings&)>& change, std::uint64_t revision) {
   std::lock_guard lock(mutex_);
   return guarded("cannot save the function's settings",
                  [&]() -> std::optional<std::pair<FunctionInfo, FunctionSettings>> {
@@ -263,7 +263,8 @@ std::optional<std::pair<FunctionInfo, FunctionSettings>> FunctionStore::update_s
     const FunctionSettings before = settings;
     change(settings);  // may throw: the transaction rolls back
     if (settings == before) return std::make_pair(std::move(info), std::move(settings));  // a repeated patch
-    info.revision = next_revision(*db_);
+    info.revision = next_revision(*db_);  // counted either way: other processes notice the change
+    if (revision != 0) info.revision = revision;
     SQLite::Statement update(*db_, "UPDATE functions SET settings = ?, revision = ? WHERE name = ?");
     update.bind(1, to_stored(settings));
     update.bind(2, static_cast<int64_t>(info.revision));

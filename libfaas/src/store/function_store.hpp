@@ -62,8 +62,9 @@ class FunctionStore {
   // Changes a function's settings in one transaction: `change` gets the current ones and may throw to change
   // nothing. Returns the function's info (its new revision, or the same when nothing changed) and settings;
   // nullopt when there is no such function.
+  // `revision`: the one to record (from reserve_revision()); 0 takes a new one.
   std::optional<std::pair<FunctionInfo, FunctionSettings>> update_settings(
-      const std::string& name, const std::function<void(FunctionSettings&)>& change);
+      const std::string& name, const std::function<void(FunctionSettings&)>& change, std::uint64_t revision = 0);
   // Deletes the function and its invocation records. False when there was no such function.
   bool remove(const std::string& name);
 

@@ -125,6 +125,23 @@ TEST_F(SettingsTest, ATimeoutSetWithoutAnUploadTakesEffectAtTheNextCall) {
   EXPECT_TRUE(engine.invoke("sleepy", json::array({0.3})).record.ok());
 }
 
+TEST_F(SettingsTest, AChangeTheFunctionDoesNotImportUnderIsRefused) {
+  auto config = testing::test_config(dir.path());
+  config.isolation = Isolation::process;
+  Engine engine(config);
+  engine.upload("needs", "import os\nMODE = os.environ['MODE']\ndef main():\n    return MODE\n", std::nullopt,
+                json::parse(R"({"env": {"MODE": "fast"}})"));
+  try {
+    engine.update_settings("needs", json::parse(R"({"env": {"MODE": null}})"));
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::build_failed);
+    EXPECT_NE(std::string(e.what()).find("KeyError"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(engine.settings("needs").env.at("MODE"), "fast");
+  EXPECT_EQ(engine.invoke("needs", json::array()).record.result, "\"fast\"");
+}
+
 TEST_F(SettingsTest, MaxConcurrencyRefusesCallsBeyondItAsOverloaded) {
   Engine engine(testing::test_config(dir.path()));
   engine.upload("slow", "import time\ndef main():\n    time.sleep(0.5)\n    return 1\n");

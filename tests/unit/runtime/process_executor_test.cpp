@@ -212,6 +212,33 @@ TEST_F(ProcessIsolationTest, RollbacksDuringAStreamOfCallsFailNone) {
   EXPECT_EQ(engine.info("calc").version, 1u);
 }
 
+TEST_F(ProcessIsolationTest, CallsQueuedWhenTheSettingsChangeRunUnderTheNewOnes) {
+  Engine engine(process_config(dir.path()));
+  engine.upload("nap", "import os, time\ndef main(s):\n    time.sleep(s)\n    return os.environ.get('MODE')\n",
+                std::nullopt, json{{"max_workers", 1}});
+  std::vector<std::promise<std::string>> results(6);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    InvokeRequest request;
+    request.function = "nap";
+    request.args = i == 0 ? "[0.5]" : "[0]";
+    engine.invoke_async(std::move(request), [&result = results[i]](Outcome<InvocationResult> outcome) {
+      result.set_value(outcome.ok() ? outcome.value().record.result : outcome.error().what());
+    });
+    // The first call keeps the one worker busy, so the others wait in the queue.
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  engine.update_settings("nap", json{{"env", {{"MODE", "new"}}}});  // no call comes after it
+  std::vector<std::string> answers;
+  for (auto& result : results) {
+    auto future = result.get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "a queued call was stranded";
+    answers.push_back(future.get());
+  }
+  EXPECT_EQ(answers.back(), "\"new\"");  // the calls still queued ran on a worker with the new settings
+  EXPECT_EQ(answers.front(), "null");
+}
+
 TEST_F(ProcessIsolationTest, WorkersGetAMinimalEnvironmentTheirFolderAndOnlyTheStandardLibrary) {
   ::setenv("FAAS_HTTP_PASSWORD", "do-not-leak", 1);
   Engine engine(process_config(dir.path()));
