@@ -249,11 +249,10 @@ void Api::handle(Request request, Reply reply) {
       return reply(error_response(403, "cross-origin request refused"));
     }
     // /function/{name} is open when the function says so, else when the server does (--public-invoke).
-    bool open = false;
-    if (starts_with(path, "/function/")) {
-      auto name = one_segment_after(path, "/function/");
-      open = (name ? engine_.is_public(decoded_segment(*name)) : std::nullopt).value_or(config_.public_invoke);
-    }
+    std::optional<std::string> invoked;  // the {name} of /function/{name}, decoded once
+    if (auto name = one_segment_after(path, "/function/")) invoked = decoded_segment(*name);
+    const bool open = starts_with(path, "/function/") &&
+                      (invoked ? engine_.is_public(*invoked) : std::nullopt).value_or(config_.public_invoke);
     if (!open && !request.credentials_verified) {
       if (!auth_.check(request.authorization)) {
         auto response = error_response(401, "authentication required");
@@ -267,10 +266,10 @@ void Api::handle(Request request, Reply reply) {
       };
     }
 
-    if (auto name = one_segment_after(path, "/function/")) {
+    if (invoked) {
       if (method != "POST") return reply(method_not_allowed("POST"));
       InvokeRequest invoke_request;
-      invoke_request.function = decoded_segment(*name);
+      invoke_request.function = std::move(*invoked);
       parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
       if (auto version = query_param(query, "version")) invoke_request.version = positive_integer(*version, "version");
       if (invoke_request.version != 0) {

@@ -24,7 +24,9 @@ std::vector<std::string> fire_schedules(EngineState& engine, system_clock::time_
   ::localtime_r(&seconds, &local);
   const std::int64_t tick = seconds / 60;
   std::vector<std::string> started;
-  for (const auto& spec : engine.registry->scheduled()) {
+  auto scheduled = engine.registry->scheduled();
+  if (scheduled.empty()) return started;  // no store write each minute for an engine with no schedule
+  for (const auto& spec : scheduled) {
     for (std::size_t entry = 0; entry < spec->schedule.size(); ++entry) {
       const auto& run = spec->schedule[entry];
       if (!run.cron.matches(local)) continue;

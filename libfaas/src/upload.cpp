@@ -63,7 +63,9 @@ FunctionSettings update_settings_locked(EngineState& engine, const std::string& 
   // them refuses the change, and the old settings keep serving), then replaces the old workers; calls waiting
   // for a worker run on it.
   engine.executor->load(engine.registry->make_spec(info, settings));
-  engine.functions->update_settings(name, [&settings](FunctionSettings& saved) { saved = settings; }, info.revision);
+  if (!engine.functions->save_settings(name, settings, info.revision)) {
+    throw Error(ErrorCode::not_found, "function '" + name + "' not found");
+  }
   engine.registry->put(info, settings);
   if (engine.config.isolation == Isolation::inprocess && (!settings.env.empty() || !settings.secrets.empty())) {
     spdlog::warn("function {}: env and secrets reach a function only under process isolation", name);

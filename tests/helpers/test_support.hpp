@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "faas/engine.hpp"
@@ -20,6 +21,9 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The code of the Error `action` throws; a test failure (and ErrorCode::internal) when it throws none.
+ErrorCode error_of(const std::function<void()>& action);
 
 // An engine configuration on `data_dir` with test-friendly limits.
 EngineConfig test_config(const std::filesystem::path& data_dir);

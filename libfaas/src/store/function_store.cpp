@@ -34,6 +34,21 @@ auto guarded(const char* what, F&& body) {
   }
 }
 
+// Binds a version's name, number, code, requirements, code hash and virtualenv id as parameters 1 to 6.
+void bind_version(SQLite::Statement& statement, const FunctionInfo& info, const std::string& code,
+                  const std::optional<std::string>& requirements) {
+  statement.bind(1, info.name);
+  statement.bind(2, static_cast<int64_t>(info.version));
+  statement.bind(3, code);
+  if (requirements) {
+    statement.bind(4, *requirements);
+  } else {
+    statement.bind(4);
+  }
+  statement.bind(5, info.code_sha256);
+  statement.bind(6, info.env_id);
+}
+
 // Counts a change of the registry (other processes poll the count) and returns the new count, the revision of
 // what changed. Inside a write transaction.
 std::uint64_t next_revision(SQLite::Database& db) {
@@ -102,16 +117,7 @@ FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
                              "requirements = excluded.requirements, code_sha256 = excluded.code_sha256, "
                              "env_id = excluded.env_id, updated_at = excluded.updated_at, "
                              "revision = excluded.revision");
-    upsert.bind(1, info.name);
-    upsert.bind(2, static_cast<int64_t>(info.version));
-    upsert.bind(3, code);
-    if (requirements) {
-      upsert.bind(4, *requirements);
-    } else {
-      upsert.bind(4);
-    }
-    upsert.bind(5, info.code_sha256);
-    upsert.bind(6, info.env_id);
+    bind_version(upsert, info, code, requirements);
     upsert.bind(7, info.created_at);
     upsert.bind(8, info.updated_at);
     upsert.bind(9, static_cast<int64_t>(info.revision));
@@ -125,16 +131,7 @@ FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
     SQLite::Statement keep(*db_,
                            "INSERT OR IGNORE INTO versions (name, version, code, requirements, code_sha256, env_id, "
                            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    keep.bind(1, info.name);
-    keep.bind(2, static_cast<int64_t>(info.version));
-    keep.bind(3, code);
-    if (requirements) {
-      keep.bind(4, *requirements);
-    } else {
-      keep.bind(4);
-    }
-    keep.bind(5, info.code_sha256);
-    keep.bind(6, info.env_id);
+    bind_version(keep, info, code, requirements);
     keep.bind(7, info.updated_at);
     keep.exec();
     SQLite::Statement prune(*db_,
@@ -248,30 +245,18 @@ std::optional<FunctionSettings> FunctionStore::settings(const std::string& name)
   return from_stored(*text);
 }
 
-std::optional<std::pair<FunctionInfo, FunctionSettings>> FunctionStore::update_settings(
-    const std::string& name, const std::function<void(FunctionSettings&)>& change, std::uint64_t revision) {
+bool FunctionStore::save_settings(const std::string& name, const FunctionSettings& settings, std::uint64_t revision) {
   std::lock_guard lock(mutex_);
-  return guarded("cannot save the function's settings",
-                 [&]() -> std::optional<std::pair<FunctionInfo, FunctionSettings>> {
+  return guarded("cannot save the function's settings", [&] {
     WriteTransaction transaction(*db_);
-    SQLite::Statement query(*db_, std::string("SELECT ") + info_columns + ", settings FROM functions WHERE name = ?");
-    query.bind(1, name);
-    if (!query.executeStep()) return std::nullopt;
-    FunctionInfo info = read_info(query);
-    FunctionSettings settings = from_stored(query.getColumn(8).getString());
-    query.reset();
-    const FunctionSettings before = settings;
-    change(settings);  // may throw: the transaction rolls back
-    if (settings == before) return std::make_pair(std::move(info), std::move(settings));  // a repeated patch
-    info.revision = next_revision(*db_);  // counted either way: other processes notice the change
-    if (revision != 0) info.revision = revision;
     SQLite::Statement update(*db_, "UPDATE functions SET settings = ?, revision = ? WHERE name = ?");
     update.bind(1, to_stored(settings));
-    update.bind(2, static_cast<int64_t>(info.revision));
+    update.bind(2, static_cast<int64_t>(revision));
     update.bind(3, name);
-    update.exec();
+    if (update.exec() == 0) return false;
+    next_revision(*db_);  // other processes notice the change
     transaction.commit();
-    return std::make_pair(std::move(info), std::move(settings));
+    return true;
   });
 }
 

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,12 +58,9 @@ class FunctionStore {
   // newest `keep_versions` versions (at least 1) and the current one, and forgets older ones.
   FunctionInfo put(FunctionInfo info, const std::string& code, const std::optional<std::string>& requirements,
                    const FunctionSettings* settings = nullptr, std::size_t keep_versions = 10);
-  // Changes a function's settings in one transaction: `change` gets the current ones and may throw to change
-  // nothing. Returns the function's info (its new revision, or the same when nothing changed) and settings;
-  // nullopt when there is no such function.
-  // `revision`: the one to record (from reserve_revision()); 0 takes a new one.
-  std::optional<std::pair<FunctionInfo, FunctionSettings>> update_settings(
-      const std::string& name, const std::function<void(FunctionSettings&)>& change, std::uint64_t revision = 0);
+  // Replaces a function's settings and records `revision` (from reserve_revision()). False when there is no
+  // such function.
+  bool save_settings(const std::string& name, const FunctionSettings& settings, std::uint64_t revision);
   // Deletes the function and its invocation records. False when there was no such function.
   bool remove(const std::string& name);
 

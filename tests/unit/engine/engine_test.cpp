@@ -17,18 +17,9 @@ namespace {
 
 using nlohmann::json;
 using testing::TempDir;
+using testing::error_of;
 
 constexpr const char* add_code = "def main(a, b):\n    return a + b\n";
-
-ErrorCode error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorCode::internal;
-}
 
 json record_of(const InvocationResult& result) { return json::parse(result.json); }
 

@@ -12,6 +12,7 @@ namespace {
 
 using nlohmann::json;
 using testing::TempDir;
+using testing::error_of;
 
 std::string returning(int value) { return "def main():\n    return " + std::to_string(value) + "\n"; }
 
@@ -26,16 +27,6 @@ std::vector<std::uint64_t> kept(Engine& engine, const std::string& name) {
   std::vector<std::uint64_t> out;
   for (const auto& version : engine.versions(name)) out.push_back(version.version);
   return out;
-}
-
-ErrorCode error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no error";
-  return ErrorCode::internal;
 }
 
 void check_versions(const EngineConfig& config) {
