@@ -6,11 +6,15 @@
 //   BM_FreshWorker/<isolation>       a settings change (its workers retire), then invoke(): the call waits for
 //                                    a worker started from nothing (no spare on either side), so the two process
 //                                    columns differ by what the sandbox adds to a worker's start
+//   BM_ProcessStart/<confined>       true(1) started (until it execs), plainly (0) or in a worker's sandbox (1):
+//                                    what the sandbox adds to any process start, without Python's own noise
 // <isolation> is 0 for inprocess, 1 for process (sandboxed workers, the default) and 2 for process with
 // --no-sandbox. Every invocation's record is committed before it counts.
 // Figures and how to read them: docs/performance.md.
 #include <benchmark/benchmark.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +26,8 @@
 #include <nlohmann/json.hpp>
 
 #include "faas/engine.hpp"
+#include "runtime/sandbox.hpp"
+#include "util/confinement.hpp"
 
 namespace {
 
@@ -146,6 +152,34 @@ void BM_FreshWorker(benchmark::State& state) {
   report_percentiles(state, micros);
 }
 BENCHMARK(BM_FreshWorker)->Arg(1)->Arg(2)->UseRealTime()->Iterations(40);
+
+void BM_ProcessStart(benchmark::State& state) {
+  const bool confined = state.range(0) == 1;
+  faas::WorkerConfig config;
+  std::vector<std::string> argv{"/usr/bin/true"};
+  std::vector<std::string> env{"PATH=/usr/bin:/bin"};
+  std::vector<double> micros;
+  for (auto _ : state) {
+    auto started = std::chrono::steady_clock::now();
+    pid_t pid = -1;
+    if (confined) {
+      auto confinement = faas::runtime::worker_confinement(config, argv[0], nullptr);
+      pid = faas::spawn_confined(confinement, argv, env, {{0, -1}, {1, -1}});
+    } else {
+      faas::SpawnActions actions;
+      actions.open(0, "/dev/null", O_RDONLY).open(1, "/dev/null", O_WRONLY);
+      pid = faas::spawn_in_own_group(argv, env, actions);
+    }
+    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count());
+    state.PauseTiming();  // a namespace's teardown is not on the way of a start
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    state.ResumeTiming();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) state.SkipWithError("/bin/true failed");
+  }
+  report_percentiles(state, micros);
+}
+BENCHMARK(BM_ProcessStart)->Arg(0)->Arg(1)->UseRealTime()->Iterations(400);
 
 }  // namespace
 

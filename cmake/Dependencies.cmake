@@ -16,6 +16,6 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(Boost 1.74 CONFIG REQUIRED)  # Boost::headers: Asio and Beast
 find_package(CLI11 CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)  # faas-worker's system-call filter
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)  # the sandbox's system-call filter
 set(PAHO_WITH_SSL ON)  # for bench/mqtt_bench, the load generator. Debian's libpaho-mqttpp3 is built on the SSL variant of Paho C (paho-mqtt3as)
 find_package(PahoMqttCpp CONFIG REQUIRED)

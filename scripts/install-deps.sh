@@ -10,7 +10,7 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libcli11-dev
-  bubblewrap libseccomp-dev util-linux   # the workers' sandbox (bwrap, the seccomp filter, setpriv)
+  libseccomp-dev util-linux  # the workers' sandbox (its seccomp filter; setpriv for the tests' non-root server)
   mosquitto mosquitto-clients
   python3-pytest python3-requests python3-paho-mqtt
   curl wrk

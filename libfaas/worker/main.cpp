@@ -1,9 +1,10 @@
 // faas-worker: runs one function's calls in a process of its own, for the engine's process isolation.
 //
-// The engine starts it with posix_spawn, its socket as fd 3 (runtime/worker_protocol.hpp), usually inside the
-// bubblewrap sandbox (runtime/sandbox.hpp). It closes every other inherited descriptor, dies with its parent, caps
-// its own address space and open files and, when confined, its processes and file size and the system calls it
-// may make (a seccomp filter), then starts Python (isolated: only the standard library on sys.path), says hello, and then serves:
+// The engine starts it with its socket as fd 3 (runtime/worker_protocol.hpp), usually confined
+// (runtime/sandbox.hpp: no capabilities, no_new_privs and the syscall filter are in force before it starts, and
+// it is PID 1 of its namespace). It closes every other inherited descriptor, dies with its parent, caps its own
+// address space and open files and, when confined, its processes and file size, then starts Python (isolated:
+// only the standard library on sys.path), says hello, and then serves:
 // one `load` (the function, with only its virtualenv added to sys.path) and its calls, one at a time, each run
 // by the same PythonRunner as in-process execution (output capture, the in-interpreter timeout, the converter).
 #include <dirent.h>
@@ -14,8 +15,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <seccomp.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -71,40 +70,6 @@ void limit(int resource, rlim_t value, const char* what) {
   if (::setrlimit(resource, &both) != 0) die(std::string("setrlimit ") + what + ": " + std::strerror(errno));
 }
 
-// System calls a function never needs and a hostile one would like: other processes' memory, the kernel's
-// keyrings, modules, BPF and perf, mounts and namespaces, the clock, swap and reboot. They fail with EPERM.
-constexpr const char* refused_syscalls[] = {
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "mount", "umount2", "pivot_root",
-    "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr", "unshare", "setns",
-    "chroot", "swapon", "swapoff", "reboot", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-    "delete_module", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
-    "open_by_handle_at", "name_to_handle_at", "acct", "quotactl", "syslog", "settimeofday", "clock_settime",
-    "clock_adjtime", "adjtimex", "iopl", "ioperm", "lookup_dcookie", "fanotify_init", "vhangup", "personality",
-    "uselib", "nfsservctl", "_sysctl"};
-
-void load_seccomp_filter() {
-  scmp_filter_ctx filter = ::seccomp_init(SCMP_ACT_ALLOW);
-  if (filter == nullptr) die("seccomp_init failed");
-  ::seccomp_attr_set(filter, SCMP_FLTATR_CTL_OPTIMIZE, 2);  // a binary tree: every allowed call pays a few tests
-  for (const char* name : refused_syscalls) {
-    int number = ::seccomp_syscall_resolve_name(name);
-    if (number == __NR_SCMP_ERROR) continue;  // not on this architecture
-    if (::seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), number, 0) != 0) die(std::string("seccomp: ") + name);
-  }
-  // No new namespaces through clone either (a user namespace would give back the capabilities dropped).
-  for (unsigned long flag : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
-                             CLONE_NEWCGROUP}) {
-    if (::seccomp_rule_add(filter, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)) !=
-        0) {
-      die("seccomp: clone");
-    }
-  }
-  // clone3 cannot be filtered by its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
-  ::seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), ::seccomp_syscall_resolve_name("clone3"), 0);
-  if (int rc = ::seccomp_load(filter); rc != 0) die(std::string("seccomp_load: ") + std::strerror(-rc));
-  ::seccomp_release(filter);
-}
-
 void harden(const Settings& settings) {
   ::close_range(channel + 1, ~0u, 0);  // whatever a thread of the server opened without close-on-exec
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -117,8 +82,6 @@ void harden(const Settings& settings) {
   limit(RLIMIT_FSIZE, static_cast<rlim_t>(settings.max_file_mb) << 20, "FSIZE");
   ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead of killing the worker
   limit(RLIMIT_CORE, 0, "CORE");
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(std::string("no_new_privs: ") + std::strerror(errno));
-  load_seccomp_filter();
 }
 
 // The function this worker serves, from a load frame: the process takes on its settings (working directory,
@@ -146,8 +109,8 @@ std::shared_ptr<FunctionSpec> read_spec(wire::FrameReader& frame, PythonHost& ho
   return spec;
 }
 
-// Confined, the worker shares its PID namespace only with the sandbox's init (pid 1): whatever else is there was
-// started by a call (a child, a daemon that called setsid) and must not run into the next call's time.
+// Confined, the worker is the first process of its PID namespace: whatever else is there was started by a call
+// (a child, a daemon that called setsid) and must not run into the next call's time.
 // The last pid handed out in our PID namespace: unchanged since the previous look, nothing was started.
 long last_pid_in_namespace() {
   static int fd = ::open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
@@ -164,14 +127,21 @@ void kill_strays() {
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return;
   const pid_t self = ::getpid();
+  bool killed = false;
   while (dirent* entry = ::readdir(proc)) {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || pid <= 1 || pid == self) continue;
-    // Our own children are reaped here (if Python had not), the rest by the sandbox's init.
-    if (::kill(static_cast<pid_t>(pid), SIGKILL) == 0) ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    if (*end != '\0' || pid <= 0 || pid == self) continue;
+    killed = ::kill(static_cast<pid_t>(pid), SIGKILL) == 0 || killed;
   }
   ::closedir(proc);
+  // As the namespace's first process this one inherits every orphan: reap them all as they die (a second at
+  // most; a process stuck in the kernel is left for the next look).
+  for (int round = 0; killed && round < 1000; ++round) {
+    pid_t pid = ::waitpid(-1, nullptr, WNOHANG | __WALL);
+    if (pid < 0) break;                  // none left
+    if (pid == 0) ::usleep(1000);        // some still dying
+  }
 }
 
 // The threads of this process now (num_threads of /proc/self/stat); -1 when it cannot be read.
@@ -220,7 +190,7 @@ int main(int argc, char** argv) {
   app.add_option("--output-limit", settings.output_limit, "bytes of output kept per call");
   app.add_option("--result-limit", settings.result_limit, "bytes of a result's JSON");
   app.add_option("--python", settings.python, "sys.executable");
-  app.add_flag("--confined", settings.confined, "inside the sandbox: process and file-size limits, seccomp filter");
+  app.add_flag("--confined", settings.confined, "inside the sandbox: process and file-size limits, stray processes killed");
   app.add_option("--max-processes", settings.max_processes, "RLIMIT_NPROC when confined");
   app.add_option("--max-file-mb", settings.max_file_mb, "RLIMIT_FSIZE when confined");
   app.add_option("--max-open-files", settings.max_open_files, "RLIMIT_NOFILE");

@@ -30,8 +30,9 @@ struct WorkerConfig {
   std::size_t memory_limit_mb = 1024;     // address space per worker (RLIMIT_AS); 0 = no limit
   std::size_t result_limit = 16 * 1024 * 1024;  // bytes of a result's JSON; larger is error "ResultTooLarge"
   std::chrono::milliseconds kill_grace{250};  // past the timeout, a call that did not stop gets its worker killed
-  // Each worker confined by bubblewrap, a seccomp filter and resource limits (runtime/sandbox.hpp,
-  // docs/security.md). Off: a worker holds the server's authority (its files, its network, its processes).
+  // Each worker confined: namespaces of its own, no capabilities, a seccomp filter, resource limits
+  // (runtime/sandbox.hpp, docs/security.md). Off: a worker holds the server's authority (its files, its network,
+  // its processes).
   bool sandbox = true;
   FunctionNetwork network = FunctionNetwork::host;  // sandboxed workers only
   std::size_t tmp_mb = 64;         // a sandboxed worker's private /tmp (and largest file it may write)

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -150,15 +151,12 @@ fs::path VenvCache::ensure(const std::string& id, std::string_view normalized_re
                                    (temp / "bin" / "python").string(), "install", "--no-warn-script-location"};
   if (!options_.pip_index.empty()) command.insert(command.end(), {"--index-url", options_.pip_index});
   command.insert(command.end(), {"-r", requirements_file.string()});
-  runtime::SandboxedCommand confined;
+  std::optional<Confinement> confinement;
   if (options_.sandbox != nullptr) {
     // What pip installs may run code of its own (a build backend): it runs confined like a function, seeing the
     // new virtualenv (writable), the wheels and certificates the operator pointed pip at, and nothing else.
-    confined = runtime::sandboxed_build(*options_.sandbox, command, temp, pip_readable_paths(options_.pip_index));
-    command = confined.argv;
-    for (std::size_t i = 0; i < confined.fds.size(); ++i) {
-      pip_options.descriptors.emplace_back(confined.fds[i].get(), confined.targets[i]);
-    }
+    confinement = runtime::build_confinement(*options_.sandbox, temp, pip_readable_paths(options_.pip_index));
+    pip_options.confinement = &*confinement;
     pip_options.set_env["HOME"] = "/tmp";
     if (::geteuid() == 0) chown_tree(temp, runtime::build_uid);
   }

@@ -65,7 +65,7 @@ ProcessExecutor::ProcessExecutor(const ExecutorOptions& options, CallSink sink)
                      static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) / 1024;
     max_total_ = std::clamp<std::size_t>(memory_mb / 64, 8, 512);
   }
-  // Sandboxed, the worker's parent is bubblewrap's init in its own PID namespace, which dies with us.
+  // Sandboxed, the worker is the first process of its own PID namespace: its parent is out of its sight.
   worker_argv_ = {find_worker_program(workers.program).string(),
                   "--parent", std::to_string(workers.sandbox ? 0 : ::getpid()),
                   "--output-limit", std::to_string(options_.output_limit),
@@ -103,8 +103,8 @@ ProcessExecutor::~ProcessExecutor() { stop(); }
 std::unique_ptr<WorkerProcess> ProcessExecutor::spawn_process(const FunctionSpec* function) {
   std::unique_ptr<WorkerProcess> process;
   if (options_.workers.sandbox) {
-    auto command = sandboxed_command(options_.workers, worker_argv_, function);
-    process = WorkerProcess::spawn(command.argv, worker_env_, command.fds, command.targets);
+    auto confinement = worker_confinement(options_.workers, worker_argv_.front(), function);
+    process = WorkerProcess::spawn(worker_argv_, worker_env_, &confinement);
   } else {
     process = WorkerProcess::spawn(worker_argv_, worker_env_);
   }
@@ -114,12 +114,7 @@ std::unique_ptr<WorkerProcess> ProcessExecutor::spawn_process(const FunctionSpec
     return process;
   }
   if (received == WorkerProcess::Received::timeout) process->kill();
-  std::string error = "faas-worker " + process->reap() + " before it was ready (its stderr says why)";
-  if (options_.workers.sandbox) {
-    error += "; the sandbox needs bubblewrap and unprivileged user namespaces (docs/security.md), or start the "
-             "server with --no-sandbox";
-  }
-  throw Error(ErrorCode::internal, error);
+  throw Error(ErrorCode::internal, "faas-worker " + process->reap() + " before it was ready (its stderr says why)");
 }
 
 std::unique_ptr<WorkerProcess> ProcessExecutor::take_process(const FunctionSpec& function) {

@@ -1,14 +1,16 @@
 #include "runtime/sandbox.hpp"
 
-#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <seccomp.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
-#include <set>
-#include <system_error>
+#include <memory>
 
 #include "faas/error.hpp"
 #include "runtime/function_spec.hpp"
@@ -20,7 +22,7 @@ namespace faas::runtime {
 namespace {
 
 // A worker's identity inside its user namespace when the server is not root (nobody).
-constexpr const char* unprivileged_id = "65534";
+constexpr unsigned unprivileged_id = 65534;
 // A root server's workers each run as a uid of this range that no account uses: RLIMIT_NPROC counts processes
 // per uid, so one worker's fork bomb cannot starve the others (or root, which it never is).
 constexpr unsigned first_worker_uid = 3'000'000'000u;
@@ -33,134 +35,107 @@ constexpr const char* etc_files[] = {"/etc/ld.so.cache", "/etc/ssl", "/etc/ca-ce
                                      "/etc/services", "/etc/protocols", "/etc/localtime", "/etc/mime.types",
                                      "/etc/python3", "/etc/python3.11", "/etc/os-release", "/etc/debian_version"};
 
-fs::path find_program(const char* name) {
-  for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin"}) {
-    fs::path candidate = fs::path(dir) / name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
-}
+// System calls a function never needs and a hostile one would like: other processes' memory, the kernel's
+// keyrings, modules, BPF and perf, mounts and namespaces, the clock, swap and reboot.
+constexpr const char* refused_syscalls[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "mount", "umount2", "pivot_root",
+    "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr", "unshare", "setns",
+    "chroot", "swapon", "swapoff", "reboot", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd",
+    "open_by_handle_at", "name_to_handle_at", "acct", "quotactl", "syslog", "settimeofday", "clock_settime",
+    "clock_adjtime", "adjtimex", "iopl", "ioperm", "lookup_dcookie", "fanotify_init", "vhangup", "personality",
+    "uselib", "nfsservctl", "_sysctl"};
 
-// Binds a top-level directory of the root: as the symlink it is on merged-/usr systems, else read-only.
-void add_root_entry(std::vector<std::string>& argv, const char* path) {
-  std::error_code ec;
-  if (fs::is_symlink(path, ec)) {
-    argv.insert(argv.end(), {"--symlink", fs::read_symlink(path, ec).string(), path});
-  } else if (fs::exists(path, ec)) {
-    argv.insert(argv.end(), {"--ro-bind", path, path});
-  }
-}
-
-}  // namespace
-
-namespace {
-
-// Assembles a bwrap command: the common view (above), then binds, then the program.
-class CommandBuilder {
- public:
-  CommandBuilder(bool network, std::size_t tmp_mb) {
-    auto bwrap = find_program("bwrap");
-    if (bwrap.empty()) {
-      throw Error(ErrorCode::internal, "the sandbox needs bubblewrap (apt-get install bubblewrap), or start the "
-                                       "server with --no-sandbox");
+std::vector<sock_filter> compile_filter() {
+  std::unique_ptr<void, void (*)(scmp_filter_ctx)> filter(::seccomp_init(SCMP_ACT_ALLOW), ::seccomp_release);
+  if (!filter) throw Error(ErrorCode::internal, "seccomp_init failed");
+  ::seccomp_attr_set(filter.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);  // a binary tree: each allowed call pays a few tests
+  for (const char* name : refused_syscalls) {
+    int number = ::seccomp_syscall_resolve_name(name);
+    if (number == __NR_SCMP_ERROR) continue;  // not on this architecture
+    if (::seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EPERM), number, 0) != 0) {
+      throw Error(ErrorCode::internal, std::string("seccomp: cannot refuse ") + name);
     }
-    auto& argv = command_.argv;
-    if (root_) {
-      // bwrap runs privileged (it can reach the data dir to bind what it needs) without a user namespace, and
-      // the program drops to a uid of its own: unprivileged, and alone in what RLIMIT_NPROC counts for it.
-      // (setpriv needs CAP_SETUID for that; losing root loses every capability with it.)
-      setpriv_ = find_program("setpriv");
-      if (setpriv_.empty()) throw Error(ErrorCode::internal, "the sandbox needs setpriv (util-linux) when run as root");
-      argv = {bwrap.string(), "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"};
-      if (!network) argv.emplace_back("--unshare-net");
+  }
+  // No new namespaces through clone either (a user namespace would give back the capabilities dropped).
+  for (unsigned long flag : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
+                             CLONE_NEWCGROUP}) {
+    if (::seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)) != 0) {
+      throw Error(ErrorCode::internal, "seccomp: cannot filter clone");
+    }
+  }
+  // clone3 cannot be filtered by its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
+  ::seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(ENOSYS), ::seccomp_syscall_resolve_name("clone3"), 0);
+  // libseccomp 2.5 exports the program to a descriptor only.
+  OwnedFd memory(::memfd_create("faas-seccomp", MFD_CLOEXEC));
+  if (memory.get() < 0 || ::seccomp_export_bpf(filter.get(), memory.get()) != 0) {
+    throw Error(ErrorCode::internal, "seccomp: cannot export the filter");
+  }
+  auto size = ::lseek(memory.get(), 0, SEEK_END);
+  std::vector<sock_filter> program(static_cast<std::size_t>(size) / sizeof(sock_filter));
+  if (size <= 0 || ::pread(memory.get(), program.data(), static_cast<std::size_t>(size), 0) != size) {
+    throw Error(ErrorCode::internal, "seccomp: cannot read the filter back");
+  }
+  return program;
+}
+
+// The view every confined process shares: the system read-only, /tmp, /proc, /dev.
+Confinement common_view(bool network, std::size_t tmp_mb) {
+  Confinement confinement;
+  confinement.network = network;
+  confinement.syscall_filter = &syscall_filter();
+  confinement.system_path("/usr");
+  // Top-level folders of the root: the symlinks they are on merged-/usr systems, else read-only binds.
+  for (const char* entry : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+    std::error_code ec;
+    if (fs::is_symlink(entry, ec)) {
+      confinement.symlink(fs::read_symlink(entry, ec).string(), entry);
     } else {
-      // Unprivileged: a user namespace, in which the program is nobody and may not create another.
-      argv = {bwrap.string(), "--unshare-all", "--unshare-user", "--disable-userns", "--uid", unprivileged_id,
-              "--gid", unprivileged_id};
-      if (network) argv.emplace_back("--share-net");
-      argv.insert(argv.end(), {"--cap-drop", "ALL"});
+      confinement.system_path(entry);
     }
-    argv.insert(argv.end(), {"--die-with-parent", "--new-session", "--hostname", "faas"});
-    argv.insert(argv.end(), {"--ro-bind", "/usr", "/usr"});
-    for (const char* entry : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) add_root_entry(argv, entry);
-    // A privileged bwrap would make /etc for them readable by root only.
-    argv.insert(argv.end(), {"--perms", "0755", "--dir", "/etc"});
-    for (const char* file : etc_files) argv.insert(argv.end(), {"--ro-bind-try", file, file});
-    argv.insert(argv.end(), {"--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size",
-                             std::to_string(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"});
   }
-
-  // What only the server can reach (its data dir is 0700) is bound from descriptors it opens here.
-  void bind(const fs::path& outside, const fs::path& inside, bool writable = false) {
-    auto& argv = command_.argv;
-    // bwrap would give the folders it creates above a mount point the modes they have outside (a 0700 data dir
-    // would lock the program out): make them first, searchable.
-    std::vector<fs::path> above;
-    for (auto dir = inside.parent_path(); made_.insert(dir).second; dir = dir.parent_path()) above.push_back(dir);
-    for (auto it = above.rbegin(); it != above.rend(); ++it) {
-      argv.insert(argv.end(), {"--perms", "0711", "--dir", it->string()});
-    }
-    int fd = ::open(outside.c_str(), O_PATH | O_CLOEXEC);
-    if (fd < 0) throw Error(ErrorCode::internal, "cannot open " + outside.string() + ": " + std::strerror(errno));
-    command_.fds.emplace_back(fd);
-    target_args_.push_back(argv.size() + 1);
-    argv.insert(argv.end(), {writable ? "--bind-fd" : "--ro-bind-fd", "", inside.string()});
-  }
-
-  // `uid`: the identity a root server's program drops to.
-  SandboxedCommand finish(const std::string& workdir, unsigned uid, const std::vector<std::string>& program) {
-    auto& argv = command_.argv;
-    // The descriptors' numbers in the child lie above every descriptor handed over: no copy overwrites another.
-    int highest = 3;
-    for (const auto& fd : command_.fds) highest = std::max(highest, fd.get());
-    for (std::size_t i = 0; i < command_.fds.size(); ++i) {
-      command_.targets.push_back(highest + 1 + static_cast<int>(i));
-      argv[target_args_[i]] = std::to_string(command_.targets.back());
-    }
-    argv.insert(argv.end(), {"--chdir", workdir, "--"});
-    if (root_) {
-      auto id = std::to_string(uid);
-      argv.insert(argv.end(), {setpriv_.string(), "--reuid", id, "--regid", id, "--clear-groups", "--no-new-privs",
-                               "--inh-caps=-all", "--bounding-set=-all", "--"});
-    }
-    argv.insert(argv.end(), program.begin(), program.end());
-    return std::move(command_);
-  }
-
- private:
-  const bool root_ = ::geteuid() == 0;
-  fs::path setpriv_;
-  SandboxedCommand command_;
-  std::vector<std::size_t> target_args_;  // where in argv each descriptor's number goes
-  std::set<fs::path> made_{"/", "/tmp", "/usr", "/proc", "/dev", "/etc"};
-};
+  confinement.directory("/etc", 0755);
+  for (const char* file : etc_files) confinement.system_path(file);
+  confinement.tmpfs("/tmp", tmp_mb * 1024 * 1024);
+  confinement.proc("/proc");
+  confinement.dev("/dev", "/tmp");  // shared memory (multiprocessing's locks) lives in /tmp's bounded space
+  return confinement;
+}
 
 }  // namespace
 
-SandboxedCommand sandboxed_command(const WorkerConfig& config, const std::vector<std::string>& worker_argv,
-                                   const FunctionSpec* function) {
+const std::vector<sock_filter>& syscall_filter() {
+  static const std::vector<sock_filter> program = compile_filter();
+  return program;
+}
+
+Confinement worker_confinement(const WorkerConfig& config, const fs::path& program, const FunctionSpec* function) {
   auto network = function != nullptr ? function->network : config.network;
-  CommandBuilder builder(network == FunctionNetwork::host, config.tmp_mb);
-  builder.bind(worker_argv.front(), worker_argv.front());
-  std::string workdir = "/tmp";
+  auto confinement = common_view(network == FunctionNetwork::host, config.tmp_mb);
+  if (!program.string().starts_with("/usr/")) confinement.bind(program, program);  // else in view already
+  confinement.workdir = "/tmp";
   if (function != nullptr) {
     // At its final place, also while an upload is staged: there, only this version is in view.
     auto folder = function->source.parent_path();
-    builder.bind(function->staged_source.empty() ? folder : function->staged_source.parent_path(), folder);
-    for (const auto& dir : function->site_dirs) builder.bind(dir, dir);
-    workdir = folder.string();
+    confinement.bind(function->staged_source.empty() ? folder : function->staged_source.parent_path(), folder);
+    for (const auto& dir : function->site_dirs) confinement.bind(dir, dir);
+    confinement.workdir = folder;
   }
   static std::atomic<unsigned> next_uid{0};
-  return builder.finish(workdir, first_worker_uid + next_uid++ % worker_uids, worker_argv);
+  confinement.uid = ::geteuid() == 0 ? first_worker_uid + next_uid++ % worker_uids : unprivileged_id;
+  return confinement;
 }
 
-SandboxedCommand sandboxed_build(const WorkerConfig& config, const std::vector<std::string>& argv,
-                                 const fs::path& writable, const std::vector<fs::path>& readable) {
+Confinement build_confinement(const WorkerConfig& config, const fs::path& writable,
+                              const std::vector<fs::path>& readable) {
   // pip needs the package index (the network), and room in /tmp to unpack and build.
-  CommandBuilder builder(true, std::max<std::size_t>(config.tmp_mb, 2048));
-  for (const auto& path : readable) builder.bind(path, path);
-  builder.bind(writable, writable, true);
-  return builder.finish("/tmp", build_uid, argv);
+  auto confinement = common_view(true, std::max<std::size_t>(config.tmp_mb, 2048));
+  for (const auto& path : readable) confinement.bind(path, path);
+  confinement.bind(writable, writable, true);
+  confinement.workdir = "/tmp";
+  confinement.uid = ::geteuid() == 0 ? build_uid : unprivileged_id;
+  return confinement;
 }
 
 }  // namespace faas::runtime

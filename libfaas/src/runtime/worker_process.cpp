@@ -24,13 +24,8 @@ std::string killed_by(int sig) {
   return "was killed by signal " + std::to_string(sig) + (name != nullptr ? std::string(" (") + name + ")" : "");
 }
 
-// `wrapped`: the process is bubblewrap, which exits with 128 + N when the worker was killed by signal N.
-std::string describe(int status, bool wrapped) {
-  if (WIFEXITED(status)) {
-    int code = WEXITSTATUS(status);
-    if (wrapped && code > 128 && code < 128 + NSIG) return killed_by(code - 128);
-    return "exited with code " + std::to_string(code);
-  }
+std::string describe(int status) {
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return killed_by(WTERMSIG(status));
   return "ended with status " + std::to_string(status);
 }
@@ -39,15 +34,17 @@ std::string describe(int status, bool wrapped) {
 
 std::unique_ptr<WorkerProcess> WorkerProcess::spawn(const std::vector<std::string>& argv,
                                                     const std::vector<std::string>& env,
-                                                    const std::vector<OwnedFd>& pass, const std::vector<int>& targets) {
+                                                    const Confinement* confinement) {
   auto [ours, theirs] = make_socketpair();
-  SpawnActions actions;
-  actions.open(0, "/dev/null", O_RDONLY).open(1, "/dev/null", O_WRONLY).dup2(theirs.get(), 3);
-  for (std::size_t i = 0; i < pass.size(); ++i) actions.dup2(pass[i].get(), targets[i]);
-  pid_t pid = spawn_in_own_group(argv, env, actions);  // on failure both ends close themselves
-  auto process = std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, ours.release()));
-  process->wrapped_ = !pass.empty();  // descriptors are handed over only to the sandbox
-  return process;
+  pid_t pid = -1;  // on failure both ends close themselves
+  if (confinement != nullptr) {
+    pid = spawn_confined(*confinement, argv, env, {{0, -1}, {1, -1}, {3, theirs.get()}});
+  } else {
+    SpawnActions actions;
+    actions.open(0, "/dev/null", O_RDONLY).open(1, "/dev/null", O_WRONLY).dup2(theirs.get(), 3);
+    pid = spawn_in_own_group(argv, env, actions);
+  }
+  return std::unique_ptr<WorkerProcess>(new WorkerProcess(pid, ours.release()));
 }
 
 WorkerProcess::~WorkerProcess() {
@@ -109,7 +106,7 @@ std::string WorkerProcess::reap(std::chrono::milliseconds patience) {
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   reaped_ = true;
-  exit_description_ = describe(status, wrapped_);
+  exit_description_ = describe(status);
   return exit_description_;
 }
 

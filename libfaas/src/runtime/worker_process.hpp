@@ -1,5 +1,5 @@
-// One faas-worker process seen from the engine: spawned with posix_spawn (never a bare fork of the threaded
-// server), its socket, its frames, its death. RAII: destroying it kills and reaps the process.
+// One faas-worker process seen from the engine: spawned with posix_spawn or confined (never a bare fork of the
+// threaded server), its socket, its frames, its death. RAII: destroying it kills and reaps the process.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/worker_protocol.hpp"
+#include "util/confinement.hpp"
 #include "util/subprocess.hpp"
 
 namespace faas::runtime {
@@ -21,12 +22,11 @@ class WorkerProcess {
   using Clock = std::chrono::steady_clock;
 
   // Starts `argv` (argv[0] a path) with exactly `env`, in its own process group, stdin and stdout on /dev/null,
-  // stderr shared with this process, and its end of a new socketpair as fd 3; `pass[i]` becomes its descriptor
-  // `targets[i]`. Throws Error(internal).
+  // stderr shared with this process, and its end of a new socketpair as fd 3; confined when `confinement` is
+  // given (in a new session, then, rather than a group). Throws Error(internal).
   static std::unique_ptr<WorkerProcess> spawn(const std::vector<std::string>& argv,
                                               const std::vector<std::string>& env,
-                                              const std::vector<OwnedFd>& pass = {},
-                                              const std::vector<int>& targets = {});
+                                              const Confinement* confinement = nullptr);
   ~WorkerProcess();
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
@@ -53,7 +53,6 @@ class WorkerProcess {
 
   pid_t pid_;
   int fd_;
-  bool wrapped_ = false;  // started through bubblewrap
   bool reaped_ = false;
   std::string exit_description_;
   wire::FrameBuffer buffer_;

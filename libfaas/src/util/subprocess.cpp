@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "faas/error.hpp"
+#include "util/confinement.hpp"
 
 extern char** environ;
 
@@ -103,10 +104,15 @@ pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector
 
 ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
   auto [output_fd, child_output] = make_pipe();
-  SpawnActions actions;
-  actions.open(0, "/dev/null", O_RDONLY).dup2(child_output.get(), 1).dup2(child_output.get(), 2);
-  for (auto [ours, theirs] : options.descriptors) actions.dup2(ours, theirs);
-  pid_t pid = spawn_in_own_group(argv, build_environment(options), actions);
+  pid_t pid = -1;
+  if (options.confinement != nullptr) {
+    pid = spawn_confined(*options.confinement, argv, build_environment(options),
+                         {{0, -1}, {1, child_output.get()}, {2, child_output.get()}});
+  } else {
+    SpawnActions actions;
+    actions.open(0, "/dev/null", O_RDONLY).dup2(child_output.get(), 1).dup2(child_output.get(), 2);
+    pid = spawn_in_own_group(argv, build_environment(options), actions);
+  }
   child_output.reset();  // the child's copies are the only writers left: their end is our end-of-file
 
   ProcessResult result;

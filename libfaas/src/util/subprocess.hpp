@@ -27,7 +27,7 @@ struct ProcessOptions {
   std::map<std::string, std::string> set_env;   // added to (or replacing in) the inherited environment
   std::vector<std::string> drop_env_prefixes;   // inherited variables that start with one of these are removed
   std::vector<std::string> keep_env_only;       // when set, only inherited variables starting with one of these
-  std::vector<std::pair<int, int>> descriptors; // (ours, theirs): handed to the child under its own number
+  const class Confinement* confinement = nullptr;  // set: the child runs confined (util/confinement.hpp)
 };
 
 // A file descriptor that closes itself.
