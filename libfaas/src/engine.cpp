@@ -77,6 +77,7 @@ EngineState::EngineState(EngineConfig cfg)
 
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config);
   if (config.schedules) scheduler = std::thread([this] { schedule_loop(*this); });
+  async = std::make_unique<AsyncCalls>(*this);
 }
 
 void EngineState::committed(const Invocation& record, bool stored) {
@@ -219,7 +220,13 @@ InvocationResult Engine::invoke(std::string_view name, const nlohmann::json& arg
 std::string Engine::accept(const AcceptedRequest& accepted, std::function<void(std::optional<Error>)> done) {
   const auto& request = accepted.request;
   std::string id = request.invocation_id.empty() ? make_time_ordered_uuid() : request.invocation_id;
-  impl_->log->accept({id, accepted.source, request.function, invoke_body(request), accepted.reply}, std::move(done));
+  store::RecordLog::InboxEntry entry;
+  entry.id = id;
+  entry.source = accepted.source;
+  entry.function = request.function;
+  entry.body = invoke_body(request);
+  entry.reply = accepted.reply;
+  impl_->log->accept(std::move(entry), std::move(done));
   return id;
 }
 
@@ -236,6 +243,23 @@ std::vector<AcceptedRequest> Engine::unsettled(std::string_view source) const {
   }
   return out;
 }
+
+void Engine::serve_async(const std::string& source, AsyncFinished finished) {
+  impl_->async->serve(source, std::move(finished));
+}
+
+void Engine::submit_async(const std::string& source, InvokeRequest request, AsyncOptions options,
+                          std::function<void(Outcome<std::string>)> accepted) {
+  impl_->async->submit(source, std::move(request), std::move(options), std::move(accepted));
+}
+
+std::optional<AsyncCall> Engine::async_call(std::string_view id) const { return impl_->async->find(id); }
+
+std::vector<AsyncCall> Engine::dead_letters() const { return impl_->async->dead(); }
+
+void Engine::redrive(std::string_view id) { impl_->async->redrive(id); }
+
+void Engine::discard_dead_letter(std::string_view id) { impl_->async->discard(id); }
 
 std::vector<std::string> Engine::logs(std::string_view name, std::size_t limit) const {
   info(name);  // not_found / invalid_name
@@ -315,6 +339,7 @@ Status Engine::status() const {
 void Engine::drain() {
   auto& engine = *impl_;
   std::call_once(engine.drain_once, [&engine] {
+    engine.async->stop();  // calls waiting for an attempt stay in the store for the next start
     engine.accepting = false;
     std::unique_lock lock(engine.drain_mutex);
     auto limit = engine.config.timeout + std::chrono::seconds(5);

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "async_calls.hpp"
 #include "envs/venv_cache.hpp"
 #include "faas/config.hpp"
 #include "faas/function_info.hpp"
@@ -70,6 +71,8 @@ struct EngineState {
   std::mutex scheduler_mutex;
   std::condition_variable scheduler_cv;
   bool scheduler_stop = false;
+
+  std::unique_ptr<AsyncCalls> async;  // last made, first stopped
 
   std::once_flag drain_once;
   std::once_flag shutdown_once;

@@ -148,7 +148,8 @@ json variables_json(const std::map<std::string, std::string>& variables) {
 void apply_settings_patch(FunctionSettings& settings, const json& patch) {
   if (!patch.is_object()) refuse("settings must be a JSON object");
   static const char* const known[] = {"timeout", "memory_mb", "min_workers", "max_workers", "max_concurrency",
-                                      "network", "public", "env", "secrets", "schedule"};
+                                      "network", "public", "env", "secrets", "schedule", "max_attempts",
+                                      "retry_delay"};
   for (const auto& [key, value] : patch.items()) {
     if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return key == k; }) ==
         std::end(known)) {
@@ -178,6 +179,16 @@ void apply_settings_patch(FunctionSettings& settings, const json& patch) {
   patch_optional(next.network, patch, "network", [](const json& value) {
     if (!value.is_string()) refuse("setting 'network' must be \"host\" or \"none\"");
     return parse_function_network(value.get<std::string>());
+  });
+  patch_optional(next.max_attempts, patch, "max_attempts",
+                 [](const json& value) { return whole_number(value, "max_attempts", 1, 10); });
+  patch_optional(next.retry_delay, patch, "retry_delay", [](const json& value) {
+    if (!value.is_number()) refuse("setting 'retry_delay' must be a number of seconds");
+    double seconds = value.get<double>();
+    if (!std::isfinite(seconds) || seconds < 0 || seconds > 3600) {
+      refuse("setting 'retry_delay' must be from 0 to 3600 seconds");
+    }
+    return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000)));
   });
   patch_optional(next.is_public, patch, "public", [](const json& value) {
     if (!value.is_boolean()) refuse("setting 'public' must be true or false");
@@ -221,6 +232,8 @@ json settings_view(const FunctionSettings& settings, const EngineConfig& default
   put("max_concurrency", settings.max_concurrency, nullptr, same);  // unset: only the server's own limits
   put("network", settings.network, network_name(workers.network), network_name);
   put("public", settings.is_public, nullptr, same);  // unset: the frontend's --public-invoke decides
+  put("max_attempts", settings.max_attempts, default_max_attempts, same);
+  put("retry_delay", settings.retry_delay, seconds(default_retry_delay), seconds);
   out["env"] = variables_json(settings.env);
   json secret_names = json::array();
   for (const auto& [name, value] : settings.secrets) secret_names.push_back(name);
@@ -239,6 +252,8 @@ std::string to_stored(const FunctionSettings& settings) {
   if (settings.max_concurrency) out["max_concurrency"] = *settings.max_concurrency;
   if (settings.network) out["network"] = *settings.network == FunctionNetwork::none ? "none" : "host";
   if (settings.is_public) out["public"] = *settings.is_public;
+  if (settings.max_attempts) out["max_attempts"] = *settings.max_attempts;
+  if (settings.retry_delay) out["retry_delay_ms"] = settings.retry_delay->count();
   if (!settings.env.empty()) out["env"] = variables_json(settings.env);
   if (!settings.secrets.empty()) out["secrets"] = variables_json(settings.secrets);
   if (!settings.schedule.empty()) out["schedule"] = schedule_json(settings.schedule);
@@ -256,6 +271,10 @@ FunctionSettings from_stored(std::string_view text) {
     if (in.contains("max_concurrency")) settings.max_concurrency = in.at("max_concurrency").get<unsigned>();
     if (in.contains("network")) settings.network = parse_function_network(in.at("network").get<std::string>());
     if (in.contains("public")) settings.is_public = in.at("public").get<bool>();
+    if (in.contains("max_attempts")) settings.max_attempts = in.at("max_attempts").get<unsigned>();
+    if (in.contains("retry_delay_ms")) {
+      settings.retry_delay = std::chrono::milliseconds(in.at("retry_delay_ms").get<long long>());
+    }
     if (in.contains("env")) settings.env = in.at("env").get<std::map<std::string, std::string>>();
     if (in.contains("secrets")) settings.secrets = in.at("secrets").get<std::map<std::string, std::string>>();
     if (in.contains("schedule")) settings.schedule = parse_schedule(in.at("schedule"));

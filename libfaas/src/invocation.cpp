@@ -48,6 +48,10 @@ std::string Invocation::to_json() const {
     out += ",\"trigger\":";
     append_json_string(out, trigger);
   }
+  if (attempt != 0) {
+    out += ",\"attempt\":";
+    out += std::to_string(attempt);
+  }
   out += ",\"args\":";
   out += args;
   if (!kwargs.empty()) {

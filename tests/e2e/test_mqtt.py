@@ -2,6 +2,7 @@
 import base64
 import json
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -526,7 +527,22 @@ def test_after_a_broker_restart_the_subscription_comes_before_buffered_answers(s
     upload(c, "slow", "import time\n\ndef main(i):\n    time.sleep(0.5)\n    return i\n")
     for i in range(12):
         c.publish("faas/invoke/slow", {"args": [i], "request_id": f"s{i}"})
-    time.sleep(0.2)  # calls are running: their answers will have nowhere to go
+    # The broker keeps nothing across its kill (persistence false): wait until the server has taken (acknowledged)
+    # all twelve, so that calls are running whose answers will have nowhere to go.
+    log = broker.directory / "mosquitto.log"
+
+    def taken():
+        sent, acked = [], set()
+        for line in log.read_text().splitlines():
+            if m := re.search(r"Sending PUBLISH to reconnecting \(.*m(\d+), 'faas/invoke/slow'", line):
+                sent.append(m.group(1))
+            elif m := re.search(r"Received PUBACK from reconnecting \(Mid: (\d+),", line):
+                acked.add(m.group(1))
+        return len(sent) == 12 and all(mid in acked for mid in sent)
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not taken():
+        time.sleep(0.02)
     c.close()
     broker.stop(9)
     time.sleep(1.5)

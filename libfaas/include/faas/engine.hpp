@@ -100,6 +100,26 @@ class Engine {
   void settle(std::string invocation_id);
   std::vector<AcceptedRequest> unsettled(std::string_view source) const;  // oldest first; throws Error
 
+  // Asynchronous calls that survive a crash and are retried (docs/http.md#asynchronous-calls). submit_async()
+  // commits the call to the store, then calls `accepted` on an engine thread with its id (or the Error that kept
+  // it out: not_found, invalid_name, invalid_input, store_unavailable); a call with an idempotency key already seen
+  // gets the first call's id and starts nothing. Calls are run by the engine that serves their `source`: after
+  // serve_async(source, finished), it runs those left in the store from before and each new one; an attempt that
+  // fails is retried after the function's retry_delay (doubled each time) until max_attempts, and a call that used
+  // them up becomes a dead letter. `finished` gets each call's last record (a success, or its last failure) on an
+  // engine thread (it must not block).
+  using AsyncFinished = std::function<void(const AsyncCall& call, const std::string& record_json)>;
+  void serve_async(const std::string& source, AsyncFinished finished);
+  void submit_async(const std::string& source, InvokeRequest request, AsyncOptions options,
+                    std::function<void(Outcome<std::string>)> accepted);
+  // A call still waiting, or dead (by its id, the one submit_async gave).
+  std::optional<AsyncCall> async_call(std::string_view id) const;
+  std::vector<AsyncCall> dead_letters() const;  // oldest first
+  // Gives a dead letter its attempts again (from 1, at once). Throws Error(not_found).
+  void redrive(std::string_view id);
+  // Forgets a dead letter. Throws Error(not_found).
+  void discard_dead_letter(std::string_view id);
+
   // The function's records as JSON texts, oldest first: the newest `limit` (0 = all). Throws Error(not_found).
   std::vector<std::string> logs(std::string_view name, std::size_t limit = 1000) const;
   // One record by invocation id, once it is committed.

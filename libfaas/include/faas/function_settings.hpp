@@ -29,6 +29,10 @@ struct ScheduledCall {
   bool operator==(const ScheduledCall&) const = default;
 };
 
+// What an unset max_attempts and retry_delay mean (as Lambda: an asynchronous call is retried twice).
+constexpr unsigned default_max_attempts = 3;
+constexpr std::chrono::milliseconds default_retry_delay{1000};
+
 struct FunctionSettings {
   std::optional<std::chrono::milliseconds> timeout;  // per call and per import
   std::optional<std::size_t> memory_mb;              // a worker's address space; 0 = no limit
@@ -37,6 +41,8 @@ struct FunctionSettings {
   std::optional<unsigned> max_concurrency;           // this function's calls in flight; more are refused
   std::optional<FunctionNetwork> network;            // sandboxed workers only
   std::optional<bool> is_public;                     // invocable without credentials; unset: the server's choice
+  std::optional<unsigned> max_attempts;              // an asynchronous call's attempts before it is a dead letter
+  std::optional<std::chrono::milliseconds> retry_delay;  // before its second attempt; doubled for each next one
   std::map<std::string, std::string> env;
   std::map<std::string, std::string> secrets;
   std::vector<ScheduledCall> schedule;

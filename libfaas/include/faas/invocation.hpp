@@ -24,6 +24,7 @@ struct InvokeRequest {
   std::string invocation_id; // the record's id; empty: the engine makes one (set for requests from the inbox)
   std::uint64_t version = 0; // 0: the function's current version; else that one, among those kept
   std::string trigger;       // what made the call when not a client ("schedule"); empty otherwise
+  unsigned attempt = 0;      // an asynchronous call's attempt (1, 2, ...); 0 for a call made once
 };
 
 // A request a frontend has acknowledged and must answer even across a crash (Engine::accept).
@@ -31,6 +32,26 @@ struct AcceptedRequest {
   std::string source;        // the frontend that took it, say "mqtt": each reads back its own at start
   InvokeRequest request;     // request.invocation_id is set by accept() when empty
   std::string reply;         // where the answer goes, in the frontend's own terms (bytes kept as they are)
+};
+
+// How an asynchronous call is run (Engine::submit_async).
+struct AsyncOptions {
+  unsigned max_attempts = 0;    // 1 to 10; 0: the function's max_attempts setting
+  std::string idempotency_key;  // a second call with the same key within a day starts nothing: it gets the first's id
+  std::string reply;            // where the final record goes, in the frontend's own terms (a callback URL, a topic)
+};
+
+// An asynchronous call waiting for its next attempt, or among the dead letters (it used up its attempts).
+struct AsyncCall {
+  std::string id;               // its first attempt's record id; later attempts' records are "<id>.2", "<id>.3", ...
+  std::string source;           // the frontend that took it ("http", "mqtt", ...)
+  InvokeRequest request;
+  unsigned attempt = 1;         // the next attempt (waiting), or the last one made (dead)
+  unsigned max_attempts = 1;
+  AsyncOptions options;
+  std::string error;            // the last attempt's error, when there was one
+  std::string updated_at;       // when it last changed, local time as in records
+  bool dead = false;
 };
 
 // Parses a request body `{"args": [...], "kwargs": {...}?, "request_id": "..."?, "version": N?}` (the HTTP and
@@ -57,6 +78,7 @@ struct Invocation {
   std::string function;
   std::uint64_t version = 0;    // of the function's code that ran (0: none, a call refused before it ran)
   std::string trigger;          // "schedule" for a call the engine made by itself; empty for a client's
+  unsigned attempt = 0;         // an asynchronous call's attempt (1, 2, ...); 0 (left out) for a call made once
   std::string request_id;
   std::string args = "[]";      // JSON text
   std::string kwargs;           // JSON text; empty when the call had none

@@ -12,6 +12,7 @@ void take_request(Call& call) {
   record.function = std::move(call.request.function);  // not the spec's name: a pinned version's is name@N
   record.version = call.function->version;
   record.trigger = std::move(call.request.trigger);
+  record.attempt = call.request.attempt;
   record.request_id = std::move(call.request.request_id);
   record.args = std::move(call.request.args);
   record.kwargs = std::move(call.request.kwargs);

@@ -11,7 +11,8 @@ namespace faas::store {
 
 namespace {
 
-constexpr int schema_version = 5;  // 2: the inbox; 3: settings and revisions; 4: versions; 5: schedule ticks
+constexpr int schema_version = 6;  // 2: the inbox; 3: settings and revisions; 4: versions; 5: schedule ticks;
+                                   // 6: idempotency keys
 
 constexpr const char* schema = R"SQL(
 CREATE TABLE IF NOT EXISTS functions (
@@ -66,6 +67,12 @@ CREATE TABLE IF NOT EXISTS inbox (
   body     TEXT NOT NULL,
   reply    BLOB NOT NULL
 );
+-- The idempotency key of each asynchronous call that had one, and the call it started (Engine::submit_async).
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  key        TEXT PRIMARY KEY,
+  id         TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
 )SQL";
 
 // A database made by an older libfaas has the table without the columns added since.

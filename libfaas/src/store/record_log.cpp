@@ -8,6 +8,21 @@
 
 namespace faas::store {
 
+namespace {
+
+// A row of "SELECT id, function, body, reply, source FROM inbox".
+RecordLog::InboxEntry inbox_row(SQLite::Statement& query) {
+  RecordLog::InboxEntry entry;
+  entry.id = query.getColumn(0).getString();
+  entry.function = query.getColumn(1).getString();
+  entry.body = query.getColumn(2).getString();
+  entry.reply = query.getColumn(3).getString();
+  entry.source = query.getColumn(4).getString();
+  return entry;
+}
+
+}  // namespace
+
 RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, CommitObserver on_commit,
                      DeliveryObserver on_delivered)
     : options_(options),
@@ -21,6 +36,10 @@ RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, Comm
                                                 "INSERT INTO invocations (id, function, record) VALUES (?, ?, ?)");
   accept_ = std::make_unique<SQLite::Statement>(
       *write_db_, "INSERT OR IGNORE INTO inbox (id, source, function, body, reply) VALUES (?, ?, ?, ?, ?)");
+  replace_ = std::make_unique<SQLite::Statement>(
+      *write_db_, "INSERT OR REPLACE INTO inbox (id, source, function, body, reply) VALUES (?, ?, ?, ?, ?)");
+  keep_key_ = std::make_unique<SQLite::Statement>(
+      *write_db_, "INSERT OR REPLACE INTO idempotency_keys (key, id, created_at) VALUES (?, ?, unixepoch())");
   settle_ = std::make_unique<SQLite::Statement>(*write_db_, "DELETE FROM inbox WHERE id = ?");
   begin_ = std::make_unique<SQLite::Statement>(*write_db_, "BEGIN IMMEDIATE");
   commit_ = std::make_unique<SQLite::Statement>(*write_db_, "COMMIT");
@@ -74,26 +93,51 @@ void RecordLog::accept(InboxEntry entry, AcceptCallback done) {
   if (writer_waiting_) wake_writer_.notify_one();
 }
 
-void RecordLog::settle(std::string id) {
+void RecordLog::settle(std::string id, AcceptCallback done) {
   std::lock_guard lock(mutex_);
-  queue_.settles.push_back(std::move(id));
+  queue_.settles.emplace_back(std::move(id), std::move(done));
   if (writer_waiting_) wake_writer_.notify_one();
 }
 
-std::vector<RecordLog::InboxEntry> RecordLog::inbox(const std::string& source) {
+std::vector<RecordLog::InboxEntry> RecordLog::inbox(const std::string& source, bool prefix) {
   std::lock_guard lock(read_mutex_);
   try {
-    SQLite::Statement query(*read_db_,
-                            "SELECT id, function, body, reply FROM inbox WHERE source = ? ORDER BY rowid");
+    SQLite::Statement query(*read_db_, prefix ? "SELECT id, function, body, reply, source FROM inbox "
+                                                "WHERE substr(source, 1, length(?1)) = ?1 ORDER BY rowid"
+                                              : "SELECT id, function, body, reply, source FROM inbox "
+                                                "WHERE source = ?1 ORDER BY rowid");
     query.bind(1, source);
     std::vector<InboxEntry> out;
-    while (query.executeStep()) {
-      out.push_back(InboxEntry{query.getColumn(0).getString(), source, query.getColumn(1).getString(),
-                               query.getColumn(2).getString(), query.getColumn(3).getString()});
-    }
+    while (query.executeStep()) out.push_back(inbox_row(query));
     return out;
   } catch (const SQLite::Exception& e) {
     throw store_error("cannot read the inbox", e);
+  }
+}
+
+std::optional<RecordLog::InboxEntry> RecordLog::inbox_entry(const std::string& id) {
+  std::lock_guard lock(read_mutex_);
+  try {
+    SQLite::Statement query(*read_db_, "SELECT id, function, body, reply, source FROM inbox WHERE id = ?");
+    query.bind(1, id);
+    if (!query.executeStep()) return std::nullopt;
+    return inbox_row(query);
+  } catch (const SQLite::Exception& e) {
+    throw store_error("cannot read the inbox", e);
+  }
+}
+
+std::optional<std::string> RecordLog::keyed(const std::string& key, std::chrono::seconds window) {
+  std::lock_guard lock(read_mutex_);
+  try {
+    SQLite::Statement query(*read_db_,
+                            "SELECT id FROM idempotency_keys WHERE key = ? AND created_at > unixepoch() - ?");
+    query.bind(1, key);
+    query.bind(2, static_cast<std::int64_t>(window.count()));
+    if (!query.executeStep()) return std::nullopt;
+    return query.getColumn(0).getString();
+  } catch (const SQLite::Exception& e) {
+    throw store_error("cannot read the idempotency keys", e);
   }
 }
 
@@ -174,6 +218,9 @@ void RecordLog::run() {
 void RecordLog::complete(Batch& batch, const std::optional<Error>& failure) {
   // Accepted requests first: their acknowledgements are what the frontend waits for.
   for (auto& accepting : batch.accepts) accepting.done(failure);
+  for (auto& [id, done] : batch.settles) {
+    if (done) done(failure);
+  }
   for (auto& pending : batch.records) {
     on_commit_(pending.record, !failure);
     auto done = std::move(pending.done);
@@ -199,12 +246,18 @@ std::optional<Error> RecordLog::commit(Batch& batch) {
       run(*begin_);
       for (auto& accepting : batch.accepts) {
         const auto& entry = accepting.entry;
-        accept_->bindNoCopy(1, entry.id);
-        accept_->bindNoCopy(2, entry.source);
-        accept_->bindNoCopy(3, entry.function);
-        accept_->bindNoCopy(4, entry.body);
-        accept_->bindNoCopy(5, entry.reply.data(), static_cast<int>(entry.reply.size()));
-        run(*accept_);
+        auto& statement = entry.replace ? *replace_ : *accept_;
+        statement.bindNoCopy(1, entry.id);
+        statement.bindNoCopy(2, entry.source);
+        statement.bindNoCopy(3, entry.function);
+        statement.bindNoCopy(4, entry.body);
+        statement.bindNoCopy(5, entry.reply.data(), static_cast<int>(entry.reply.size()));
+        run(statement);
+        if (!entry.key.empty()) {
+          keep_key_->bindNoCopy(1, entry.key);
+          keep_key_->bindNoCopy(2, entry.id);
+          run(*keep_key_);
+        }
       }
       for (auto& pending : batch.records) {
         insert_->bindNoCopy(1, pending.record.id);
@@ -216,7 +269,7 @@ std::optional<Error> RecordLog::commit(Batch& batch) {
           trim(pending.record.function);
         }
       }
-      for (const auto& id : batch.settles) {
+      for (const auto& [id, done] : batch.settles) {
         settle_->bindNoCopy(1, id);
         run(*settle_);
       }
@@ -225,6 +278,8 @@ std::optional<Error> RecordLog::commit(Batch& batch) {
     } catch (const SQLite::Exception& e) {
       insert_->tryReset();
       accept_->tryReset();
+      replace_->tryReset();
+      keep_key_->tryReset();
       settle_->tryReset();
       begin_->tryReset();
       commit_->tryReset();

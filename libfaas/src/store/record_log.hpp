@@ -44,6 +44,8 @@ class RecordLog {
     std::string function;
     std::string body;
     std::string reply;
+    bool replace = false;  // accept(): replaces the entry of the same id (its source too) instead of keeping it
+    std::string key;       // accept(): an idempotency key, kept (in the same transaction) as naming `id`
   };
   using AcceptCallback = std::function<void(std::optional<Error>)>;
 
@@ -66,10 +68,14 @@ class RecordLog {
   // Queues an inbox entry; `done` runs on the writer thread once it is committed, or with the Error that kept it
   // out. Never blocks on disk.
   void accept(InboxEntry entry, AcceptCallback done);
-  // Queues the removal of an answered inbox entry; committed with the next batch.
-  void settle(std::string id);
-  // The inbox entries of `source`, oldest first.
-  std::vector<InboxEntry> inbox(const std::string& source);
+  // Queues the removal of an answered inbox entry; committed with the next batch, then `done` runs (on the
+  // writer thread) with nothing or the Error that kept it.
+  void settle(std::string id, AcceptCallback done = {});
+  // The inbox entries of `source`, oldest first; with `prefix`, of every source that starts with it.
+  std::vector<InboxEntry> inbox(const std::string& source, bool prefix = false);
+  std::optional<InboxEntry> inbox_entry(const std::string& id);
+  // The id an idempotency key was given to, when it was kept less than `window` ago.
+  std::optional<std::string> keyed(const std::string& key, std::chrono::seconds window);
 
   // Waits until everything appended before this call is committed.
   void flush();
@@ -95,7 +101,7 @@ class RecordLog {
   struct Batch {
     std::vector<Pending> records;
     std::vector<Accepting> accepts;
-    std::vector<std::string> settles;
+    std::vector<std::pair<std::string, AcceptCallback>> settles;
     bool empty() const { return records.empty() && accepts.empty() && settles.empty(); }
     void clear() {
       records.clear();
@@ -136,6 +142,8 @@ class RecordLog {
   std::unique_ptr<SQLite::Database> write_db_;
   std::unique_ptr<SQLite::Statement> insert_;
   std::unique_ptr<SQLite::Statement> accept_;
+  std::unique_ptr<SQLite::Statement> replace_;
+  std::unique_ptr<SQLite::Statement> keep_key_;
   std::unique_ptr<SQLite::Statement> settle_;
   std::unique_ptr<SQLite::Statement> begin_;   // prepared once: parsing them cost a few us per commit
   std::unique_ptr<SQLite::Statement> commit_;
