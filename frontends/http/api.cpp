@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "callbacks.hpp"
 #include "multipart.hpp"
 #include "upload.hpp"
 
@@ -17,7 +18,24 @@ extern const std::string_view dashboard_html;  // generated from dashboard/dashb
 
 namespace {
 
+
 using nlohmann::json;
+
+// An asynchronous call still waiting or dead, as GET /admin/invocations/{id} and /admin/dead-letters show it.
+json async_call_json(const AsyncCall& call) {
+  json out{{"id", call.id},
+           {"function", call.request.function},
+           {"status", call.dead ? "dead" : "pending"},
+           {"attempt", call.attempt},
+           {"max_attempts", call.max_attempts},
+           {"request_id", call.request.request_id},
+           {"args", json::parse(call.request.args, nullptr, false)},
+           {"updated_at", call.updated_at}};
+  if (!call.request.kwargs.empty()) out["kwargs"] = json::parse(call.request.kwargs, nullptr, false);
+  if (call.request.version != 0) out["version"] = call.request.version;
+  if (!call.error.empty()) out["error"] = call.error;
+  return out;
+}
 
 Response json_response(unsigned status, std::string body) {
   Response response;
@@ -272,15 +290,17 @@ void Api::handle(Request request, Reply reply) {
       invoke_request.function = std::move(*invoked);
       parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
       if (auto version = query_param(query, "version")) invoke_request.version = positive_integer(*version, "version");
+      if (request.async) {
+        auto options = async_options(request, open && !request.credentials_verified &&
+                                                  !auth_.check(request.authorization));
+        return invoke_detached(std::move(invoke_request), std::move(options), std::move(reply));
+      }
       if (invoke_request.version != 0) {
         // The first call of a kept version may write its files or build its virtualenv: off the I/O threads.
-        return blocking_([this, invoke_request = std::move(invoke_request), reply = std::move(reply),
-                          async = request.async]() mutable {
-          if (async) return invoke_detached(std::move(invoke_request), std::move(reply));
+        return blocking_([this, invoke_request = std::move(invoke_request), reply = std::move(reply)]() mutable {
           invoke(std::move(invoke_request), std::move(reply));
         });
       }
-      if (request.async) return invoke_detached(std::move(invoke_request), std::move(reply));
       return invoke(std::move(invoke_request), std::move(reply));
     }
     if (path == "/admin/upload") {
@@ -359,6 +379,43 @@ void Api::handle(Request request, Reply reply) {
         return json_response(200, join_json_array(engine_.logs(name, limit)));
       });
     }
+    if (path == "/admin/dead-letters") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this] {
+        json out = json::array();
+        for (const auto& call : engine_.dead_letters()) out.push_back(async_call_json(call));
+        return json_response(200, out.dump());
+      });
+    }
+    if (path == "/admin/dead-letters/redrive") {
+      if (method != "POST") return reply(method_not_allowed("POST"));
+      return offload(std::move(reply), [this] {
+        json ids = json::array();
+        for (const auto& call : engine_.dead_letters()) {
+          engine_.redrive(call.id);
+          ids.push_back(call.id);
+        }
+        return json_response(200, json{{"status", "success"}, {"redriven", ids}}.dump());
+      });
+    }
+    if (auto id = one_segment_after(path, "/admin/dead-letters/")) {
+      if (method != "DELETE") return reply(method_not_allowed("DELETE"));
+      return offload(std::move(reply), [this, id = decoded_segment(*id)] {
+        engine_.discard_dead_letter(id);
+        return json_response(200, json{{"status", "success"}, {"message", "dead letter " + id + " discarded"}}.dump());
+      });
+    }
+    if (starts_with(path, "/admin/dead-letters/") && path.ends_with("/redrive")) {
+      if (method != "POST") return reply(method_not_allowed("POST"));
+      auto segment = path.substr(20, path.size() - 20 - 8);
+      if (segment.empty() || segment.find('/') != std::string_view::npos) {
+        return reply(error_response(404, "no such route: " + std::string(path)));
+      }
+      return offload(std::move(reply), [this, id = decoded_segment(segment)] {
+        engine_.redrive(id);
+        return json_response(200, json{{"status", "success"}, {"redriven", json::array({id})}}.dump());
+      });
+    }
     if (auto id = one_segment_after(path, "/admin/invocations/")) {
       if (!get) return reply(method_not_allowed("GET"));
       std::string invocation_id = decoded_segment(*id);
@@ -408,26 +465,47 @@ void Api::invoke(InvokeRequest invoke_request, Reply reply) {
   });
 }
 
-void Api::invoke_detached(InvokeRequest invoke_request, Reply reply) {
-  // On refusal the callback runs before invoke_async returns an empty id; only then is `refusal` read.
-  auto refusal = std::make_shared<std::optional<Error>>();
-  std::string request_id = invoke_request.request_id;
-  std::string id = engine_.invoke_async(std::move(invoke_request), [this, refusal](Outcome<InvocationResult> outcome) {
-    if (!outcome.ok()) {
-      *refusal = outcome.error();
-      return;
+AsyncOptions Api::async_options(const Request& request, bool anonymous) const {
+  AsyncOptions options;
+  if (!request.max_attempts.empty()) {
+    unsigned attempts = 0;
+    const auto& text = request.max_attempts;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), attempts);
+    if (ec != std::errc() || end != text.data() + text.size() || attempts < 1 || attempts > 10) {
+      throw Error(ErrorCode::invalid_input, "X-Faas-Max-Attempts must be a whole number from 1 to 10");
     }
-    const auto& record = outcome.value().record;
-    metrics_.record_invocation(record.function, record.ok(), record.duration_ms);
-  });
-  if (id.empty()) {
-    return reply(refusal->has_value() ? from_error(**refusal) : error_response(500, "invocation refused"));
+    options.max_attempts = attempts;
   }
-  json body{{"status", "accepted"}, {"id", id}};
-  if (!request_id.empty()) body["request_id"] = request_id;
-  Response response = json_response(202, body.dump());
-  response.location = "/admin/invocations/" + id;
-  reply(std::move(response));
+  for (char c : request.idempotency_key) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      throw Error(ErrorCode::invalid_input, "X-Idempotency-Key holds a control character");
+    }
+  }
+  options.idempotency_key = request.idempotency_key;
+  if (!request.callback_url.empty()) {
+    // It makes the server send a request where the caller says: only the admin may ask for that.
+    if (anonymous) throw Error(ErrorCode::invalid_input, "X-Callback-Url needs the admin's credentials");
+    if (!parse_callback_url(request.callback_url)) {
+      throw Error(ErrorCode::invalid_input, "X-Callback-Url must be an http://host[:port]/path URL");
+    }
+    options.reply = request.callback_url;
+  }
+  return options;
+}
+
+void Api::invoke_detached(InvokeRequest invoke_request, AsyncOptions options, Reply reply) {
+  // Answered once the call is in the store: from then on a crash does not lose it.
+  auto request_id = std::make_shared<std::string>(invoke_request.request_id);
+  engine_.submit_async("http", std::move(invoke_request), std::move(options),
+                       [request_id, reply = std::move(reply)](Outcome<std::string> accepted) {
+                         if (!accepted.ok()) return reply(from_error(accepted.error()));
+                         const auto& id = accepted.value();
+                         json body{{"status", "accepted"}, {"id", id}};
+                         if (!request_id->empty()) body["request_id"] = *request_id;
+                         Response response = json_response(202, body.dump());
+                         response.location = "/admin/invocations/" + id;
+                         reply(std::move(response));
+                       });
 }
 
 void Api::offload(Reply reply, std::function<Response()> work) {
@@ -447,6 +525,15 @@ void Api::offload(Reply reply, std::function<Response()> work) {
 
 void Api::invocation_record(std::string id, Reply reply) {
   offload(std::move(reply), [this, id = std::move(id)] {
+    if (auto call = engine_.async_call(id)) {
+      return json_response(call->dead ? 200 : 202, async_call_json(*call).dump());
+    }
+    // A finished asynchronous call answers with its last attempt's record.
+    if (auto record = engine_.record(id); record && record->find("\"attempt\":") != std::string::npos) {
+      for (unsigned attempt = 20; attempt >= 2; --attempt) {
+        if (auto later = engine_.record(id + "." + std::to_string(attempt))) return json_response(200, *later);
+      }
+    }
     switch (engine_.invocation_state(id)) {
       case Engine::InvocationState::running:
         return json_response(202, json{{"status", "pending"}, {"id", id}}.dump());

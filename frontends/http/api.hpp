@@ -26,6 +26,9 @@ struct Request {
   std::string origin;         // the Origin header, sent by browsers
   bool credentials_verified = false;  // the same Authorization header was accepted earlier on this connection
   bool async = false;         // X-Faas-Async: true
+  std::string max_attempts;   // X-Faas-Max-Attempts (an asynchronous call's attempts)
+  std::string idempotency_key;  // X-Idempotency-Key
+  std::string callback_url;   // X-Callback-Url
   std::string body;
 };
 
@@ -60,7 +63,10 @@ class Api {
  private:
   // Neither throws: from here on every failure goes to `reply`.
   void invoke(InvokeRequest invoke_request, Reply reply);
-  void invoke_detached(InvokeRequest invoke_request, Reply reply);
+  void invoke_detached(InvokeRequest invoke_request, AsyncOptions options, Reply reply);
+  // The options of an X-Faas-Async call from its headers; `anonymous`: the caller gave no credentials (an open
+  // function). Throws Error(invalid_input).
+  AsyncOptions async_options(const Request& request, bool anonymous) const;
   void upload(Request request, Reply reply);
   void invocation_record(std::string id, Reply reply);
   // Runs `work` on the blocking runner and replies with its response, or with the error it threw.

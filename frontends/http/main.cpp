@@ -10,6 +10,7 @@
 
 #include "api.hpp"
 #include "auth.hpp"
+#include "callbacks.hpp"
 #include "options.hpp"
 #include "origins.hpp"
 #include "server.hpp"
@@ -105,6 +106,12 @@ int serve(int argc, char** argv) {
   auto port = static_cast<unsigned short>(std::stoi(bound.substr(bound.rfind(':') + 1)));
   for (auto& origin : http::local_origins(config.host, port)) config.allowed_origins.push_back(std::move(origin));
   http::Api api(engine, config, metrics, server.blocking_runner());
+  http::Callbacks callbacks;
+  // Asynchronous calls left from before run now, and each one's last record goes to its callback URL, if any.
+  engine.serve_async("http", [&metrics, &callbacks](const AsyncCall& call, const std::string& record) {
+    metrics.record_async(call.attempt, call.dead);
+    if (!call.options.reply.empty()) callbacks.deliver(call.options.reply, record);
+  });
   server.start(api);
   spdlog::info("isolation {}, data dir {}", to_string(common.engine.isolation), common.engine.data_dir.string());
   std::fprintf(stderr, "faas-http: listening on %s\n", server.local_address().c_str());

@@ -58,6 +58,11 @@ std::string Metrics::render(const Status& status) const {
   add("# HELP faas_uploads_total Uploads, by outcome.\n# TYPE faas_uploads_total counter\n"
       "faas_uploads_total{{status=\"success\"}} {}\nfaas_uploads_total{{status=\"error\"}} {}\n",
       uploads_ok_.load(), uploads_failed_.load());
+  add("# HELP faas_async_retries_total Attempts of asynchronous calls after their first.\n"
+      "# TYPE faas_async_retries_total counter\nfaas_async_retries_total {}\n"
+      "# HELP faas_dead_letters_total Asynchronous calls that used up their attempts.\n"
+      "# TYPE faas_dead_letters_total counter\nfaas_dead_letters_total {}\n",
+      async_retries_.load(), dead_letters_.load());
   add("# HELP faas_loaded_functions Functions ready to run.\n# TYPE faas_loaded_functions gauge\n"
       "faas_loaded_functions {}\n", status.loaded_functions);
   add("# HELP faas_http_responses_total HTTP responses, by status class.\n"

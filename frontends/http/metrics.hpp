@@ -24,6 +24,11 @@ class Metrics {
 
   void record_invocation(std::string_view function, bool ok, double duration_ms);
   void record_upload(bool ok) { (ok ? uploads_ok_ : uploads_failed_).fetch_add(1, std::memory_order_relaxed); }
+  // An asynchronous call that finished after `attempts` attempts, a success or a dead letter.
+  void record_async(unsigned attempts, bool dead) {
+    async_retries_.fetch_add(attempts > 1 ? attempts - 1 : 0, std::memory_order_relaxed);
+    if (dead) dead_letters_.fetch_add(1, std::memory_order_relaxed);
+  }
   void record_response(unsigned status);
   void connection_opened() { connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() { connections_.fetch_sub(1, std::memory_order_relaxed); }
@@ -42,6 +47,7 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::string, FunctionCounters, std::less<>> functions_;
   std::atomic<std::uint64_t> uploads_ok_{0}, uploads_failed_{0};
+  std::atomic<std::uint64_t> async_retries_{0}, dead_letters_{0};
   std::array<std::atomic<std::uint64_t>, 6> responses_by_class_{};  // index = status / 100
   std::atomic<std::int64_t> connections_{0};
 };

@@ -311,6 +311,9 @@ class Session : public std::enable_shared_from_this<Session> {
     request.credentials_verified = !verified_authorization_.empty() && request.authorization == verified_authorization_;
     if (!request.credentials_verified) last_authorization_ = request.authorization;
     request.async = iequals(message["X-Faas-Async"], "true");
+    request.max_attempts = std::string(message["X-Faas-Max-Attempts"]);
+    request.idempotency_key = std::string(message["X-Idempotency-Key"]);
+    request.callback_url = std::string(message["X-Callback-Url"]);
     request.body = std::move(message.body());
     method_ = loggable(request.method);
     target_ = loggable(request.target);

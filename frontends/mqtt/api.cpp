@@ -166,6 +166,10 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
     return ack();
   }
   if (request.request_id.empty()) request.request_id = make_request_id();
+  json fields = json::parse(payload, nullptr, false);
+  if (fields.is_object() && fields.value("async", false) == true) {
+    return invoke_async(topic, std::move(request), fields, std::move(reply), std::move(ack));
+  }
   accepted.reply = encode_reply(topic, reply);
   // Acknowledged once committed: from then on a crash cannot lose it (resume() answers it at the next start). It
   // runs meanwhile: the commit costs a request no latency.
@@ -177,6 +181,39 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
     ack();
   });
   run(std::move(request), topic, std::move(reply));
+}
+
+void Api::invoke_async(const std::string& topic, InvokeRequest request, const json& fields, ReplyTo reply, Ack ack) {
+  AsyncOptions options;
+  auto refuse = [&](const std::string& message) {
+    publish_error(topic, "invoke", request.request_id, ErrorCode::invalid_input, message, reply);
+    ack();
+  };
+  if (fields.contains("max_attempts")) {
+    const auto& attempts = fields["max_attempts"];
+    if (!attempts.is_number_unsigned() || attempts.get<unsigned>() < 1 || attempts.get<unsigned>() > 10) {
+      return refuse("max_attempts must be a whole number from 1 to 10");
+    }
+    options.max_attempts = attempts.get<unsigned>();
+  }
+  if (fields.contains("idempotency_key")) {
+    if (!fields["idempotency_key"].is_string()) return refuse("idempotency_key must be a string");
+    options.idempotency_key = fields["idempotency_key"].get<std::string>();
+  }
+  options.reply = encode_reply(topic, reply);  // where the last attempt's record goes (serve_async in resume())
+  auto answer_topic = invoke_answer_topic(request.function, reply);
+  auto request_id = request.request_id;
+  // Acknowledged to the broker, and answered "accepted", once the call is in the store.
+  engine_.submit_async("mqtt", std::move(request), std::move(options),
+                       [this, topic, answer_topic, request_id, reply, ack = std::move(ack)](Outcome<std::string> id) {
+                         if (!id.ok()) {
+                           publish_error(topic, "invoke", request_id, id.error().code(), id.error().what(), reply);
+                         } else {
+                           json answer{{"status", "accepted"}, {"id", id.value()}, {"request_id", request_id}};
+                           publish_(answer_topic, answer.dump(), reply, {});
+                         }
+                         ack();
+                       });
 }
 
 std::string Api::invoke_answer_topic(const std::string& function, const ReplyTo& reply) const {
@@ -213,6 +250,16 @@ void Api::start(InvokeRequest request, const std::string& topic, ReplyTo reply) 
 }
 
 void Api::resume() {
+  // Asynchronous calls: those left from before run now; each one's last record is published where the request
+  // asked, as a synchronous call's would be.
+  engine_.serve_async("mqtt", [this](const AsyncCall& call, const std::string& record) {
+    try {
+      auto [topic, reply] = decode_reply(call.options.reply);
+      publish_(invoke_answer_topic(call.request.function, reply), record, reply, {});
+    } catch (const json::exception& e) {
+      spdlog::error("asynchronous call {}: its reply address is unreadable ({})", call.id, e.what());
+    }
+  });
   auto unanswered = engine_.unsettled("mqtt");
   if (unanswered.empty()) return;
   std::size_t rerun = 0;

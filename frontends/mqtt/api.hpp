@@ -51,6 +51,9 @@ class Api {
   bool route(Message& message, Ack& ack);
   void invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply, Ack ack);
   // Where an invocation's answer goes: the request's Response Topic, else <response>/invoke/<function>.
+  // An invocation with "async": true: kept in the store, answered "accepted", its record published when done.
+  void invoke_async(const std::string& topic, InvokeRequest request, const nlohmann::json& fields, ReplyTo reply,
+                    Ack ack);
   std::string invoke_answer_topic(const std::string& function, const ReplyTo& reply) const;
   // Runs an accepted invocation and publishes its answer; the inbox entry is settled once the broker has it.
   // A call pinned to a version goes through the admin pool first (its first call may prepare that version).

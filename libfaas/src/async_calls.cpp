@@ -123,6 +123,10 @@ void AsyncCalls::submit(const std::string& source, InvokeRequest request, AsyncO
     if (stopping_ || !served_.contains(source)) {
       throw Error(ErrorCode::shutting_down, "asynchronous calls are not being taken");
     }
+    // As many as the engine takes at once (running and queued); the store is no unbounded backlog.
+    if (waiting_.size() + accepting_ >= engine_.max_in_flight) {
+      throw Error(ErrorCode::overloaded, "too many asynchronous calls waiting; retry later");
+    }
   } catch (const Error& e) {
     return accepted(e);
   }
@@ -153,14 +157,18 @@ void AsyncCalls::submit(const std::string& source, InvokeRequest request, AsyncO
   auto entry = to_entry(call);
   entry.replace = false;
   entry.key = call.options.idempotency_key;
-  if (!entry.key.empty()) {
+  {
     std::lock_guard lock(mutex_);
-    auto [it, inserted] = keys_.emplace(entry.key, call.id);
-    if (!inserted) return accepted(it->second);  // a twin raced this one: it is the first
+    if (!entry.key.empty()) {
+      auto [it, inserted] = keys_.emplace(entry.key, call.id);
+      if (!inserted) return accepted(it->second);  // a twin raced this one: it is the first
+    }
+    ++accepting_;
   }
   engine_.log->accept(std::move(entry), [this, call, accepted = std::move(accepted)](std::optional<Error> failure) {
     {
       std::lock_guard lock(mutex_);
+      --accepting_;
       if (!call.options.idempotency_key.empty()) keys_.erase(call.options.idempotency_key);
       if (!failure && !stopping_) schedule(call, {});
     }

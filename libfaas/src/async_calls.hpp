@@ -67,6 +67,7 @@ class AsyncCalls {
   std::unordered_map<std::string, Engine::AsyncFinished> served_;
   std::unordered_map<std::string, std::string> keys_;        // idempotency keys not committed yet, to their id
   std::deque<Finished> finished_;                            // attempts' outcomes for the runner thread
+  std::size_t accepting_ = 0;                                // submitted, not committed yet
   bool stopping_ = false;
   std::thread runner_;
 };

@@ -433,6 +433,7 @@ def test_async_invocation(http_server):
         time.sleep(0.05)
     assert answer.status_code == 200
     record = answer.json()
+    assert record.pop("attempt") == 1  # an asynchronous call's records say which attempt they are
     assert_record(record, "slow", [7])
     assert record["id"] == accepted["id"] and record["result"] == 7 and record["request_id"] == "async-1"
     assert_error(http_server.get("/admin/invocations/" + str(uuid.uuid4())), 404)

@@ -616,3 +616,26 @@ def test_a_killed_server_answers_every_acknowledged_request_after_restart(start_
     assert not missing, f"{len(missing)} of {len(sent)} acknowledged requests never answered: {sorted(missing)[:10]}"
     log = server.log()
     assert "requests accepted before the last stop" in log, log[-3000:]
+
+
+def test_an_async_call_is_accepted_then_retried_and_its_record_published(server, client):
+    flaky = "count = 0\n\ndef main(needed):\n    global count\n    count += 1\n" \
+            "    if count < needed:\n        raise ValueError(f'attempt {count} failed')\n    return count\n"
+    upload(client, "flaky", flaky)
+    settings = client.call("faas/admin/settings/flaky", {"retry_delay": 0.05}, "faas/response/admin/settings/flaky")
+    assert settings["settings"]["retry_delay"] == 0.05, settings
+    client.publish("faas/invoke/flaky", {"args": [3], "async": True, "request_id": "a-1", "idempotency_key": "k1"})
+    topic = "faas/response/invoke/flaky"
+    accepted = client.expect(topic, where=lambda b: b.get("status") == "accepted")
+    assert accepted["request_id"] == "a-1"
+    record = client.expect(topic, where=lambda b: b.get("id", "").startswith(accepted["id"]) and "attempt" in b)
+    assert record["status"] == "success" and record["result"] == 3 and record["attempt"] == 3, record
+    # The same idempotency key again: accepted with the same id, and nothing runs.
+    client.publish("faas/invoke/flaky", {"args": [3], "async": True, "request_id": "a-2", "idempotency_key": "k1"})
+    again = client.expect(topic, where=lambda b: b.get("status") == "accepted")
+    assert again["id"] == accepted["id"]
+    logs = client.call("faas/admin/logs/flaky", {}, "faas/response/admin/logs/flaky")["logs"]
+    assert [r["attempt"] for r in logs] == [1, 2, 3]
+    client.publish("faas/invoke/flaky", {"args": [3], "async": True, "max_attempts": 0})
+    error = client.expect("faas/response/error")
+    assert "max_attempts" in error["error"], error
