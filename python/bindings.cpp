@@ -354,6 +354,16 @@ PYBIND11_MODULE(_core, module) {
           "A function's info dict: name, version, created_at, updated_at, has_requirements, code_sha256, env_id.")
       .def("logs", &logs, py::arg("name"), py::arg("limit") = 1000,
            "The function's newest `limit` records (0: all), oldest first, as dicts. Raises FunctionNotFound.")
+      .def("import_records", [](PyEngine& self, const std::string& name, const py::list& records) {
+            std::vector<std::string> texts;
+            for (const auto& record : records) {
+              texts.push_back(py::isinstance<py::str>(record) ? record.cast<std::string>()
+                                                               : arguments_text(record, "a record"));
+            }
+            return self.without_gil([&](faas::Engine& engine) { return engine.import_records(name, texts); });
+          }, py::arg("name"), py::arg("records"),
+          "Adds records made elsewhere (dicts or JSON texts, e.g. the original servers' logs) to a function's "
+          "logs, each kept as it is and placed by its time_start. Returns how many.")
       .def("record", [](PyEngine& self, const std::string& invocation_id) -> py::object {
             auto text = self.without_gil([&](faas::Engine& engine) { return engine.record(invocation_id); });
             return text ? json_text_to_python(*text) : py::none();

@@ -81,6 +81,7 @@ class Engine:
         """One function's info."""
     def logs(self, name: str, limit: int = 1000) -> list[Record]:
         """The newest `limit` records (0: all), oldest first."""
+    def import_records(self, name: str, records: list[Any]) -> int: ...
     def record(self, invocation_id: str) -> Optional[Record]:
         """One record by its id, or None."""
     def status(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The command-line client: deploy a folder, invoke, tail logs, list, delete, versions, settings, status.
+"""The command-line client: deploy a folder, invoke, tail logs, list, delete, versions, settings, status, and
+import what the original servers kept.
 
 It drives an engine on the data dir directly, so it works beside running servers that share that data dir (they
 pick up its uploads within a second), and with no server at all; or, with --url (FAAS_URL), a faas-http server
@@ -23,6 +24,7 @@ EXAMPLES = """examples:
   FAAS_URL=http://edge-1:8080 python3 -m libfaas list          # a remote server (FAAS_HTTP_PASSWORD, or asked)
   python3 -m libfaas settings calculadora --set timeout=5 --env MODE=fast --secret API_TOKEN
   python3 -m libfaas versions calculadora && python3 -m libfaas rollback calculadora 1
+  python3 -m libfaas --data-dir faas-data import ../old-server      # its functions/ and data/*.json
 """
 
 
@@ -172,6 +174,81 @@ def status(engine, options):
     return 0
 
 
+def read_json_file(path, skipped):
+    """The JSON in `path`, or None (noted in `skipped`) when it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        skipped.append((str(path), f"unreadable: {e}"))
+        return None
+
+
+def records_by_function(logs, skipped):
+    """The original data/logs.json as {name: [records]}: an object of arrays keyed by function, or one array of
+    records each naming its function."""
+    out = {}
+    if isinstance(logs, dict):
+        for name, records in logs.items():
+            if isinstance(records, list):
+                out.setdefault(name, []).extend(records)
+            else:
+                skipped.append((f"logs of {name}", "not an array of records"))
+    elif isinstance(logs, list):
+        for record in logs:
+            name = record.get("function") if isinstance(record, dict) else None
+            if isinstance(name, str):
+                out.setdefault(name, []).append(record)
+            else:
+                skipped.append(("a record of data/logs.json", "names no function"))
+    elif logs is not None:
+        skipped.append(("data/logs.json", "neither an object nor an array"))
+    return out
+
+
+def import_original(engine, options):
+    """Brings over what an original Flask or paho-mqtt server kept: functions/{name}/func.py (and
+    requirements.txt), data/functions.json (which functions there were) and data/logs.json (their records)."""
+    root = pathlib.Path(options.folder)
+    functions_dir, data_dir = root / "functions", root / "data"
+    if not functions_dir.is_dir() and not data_dir.is_dir():
+        raise SystemExit(f"error: {root} has neither functions/ nor data/: not an original server's folder")
+    skipped = []
+    listed = read_json_file(data_dir / "functions.json", skipped)
+    listed_names = set()
+    if isinstance(listed, dict):
+        listed_names = set(listed)
+    elif isinstance(listed, list):
+        listed_names = {f if isinstance(f, str) else f.get("name") for f in listed if isinstance(f, (str, dict))}
+    records = records_by_function(read_json_file(data_dir / "logs.json", skipped), skipped)
+    folders = {p.name for p in functions_dir.iterdir() if p.is_dir()} if functions_dir.is_dir() else set()
+    imported = 0
+    for name in sorted(n for n in folders | listed_names | set(records) if isinstance(n, str)):
+        code_path = functions_dir / name / "func.py"
+        if not code_path.is_file():
+            skipped.append((name, f"no {code_path.relative_to(root)}"))
+            continue
+        requirements_path = functions_dir / name / "requirements.txt"
+        requirements = requirements_path.read_text() if requirements_path.is_file() else None
+        try:
+            info = engine.upload(name, code_path.read_bytes(), requirements)
+        except Error as e:
+            skipped.append((name, str(e).splitlines()[0] if str(e) else type(e).__name__))
+            continue
+        its_records = records.get(name, [])
+        kept = [r for r in its_records if isinstance(r, dict)]
+        if len(kept) < len(its_records):
+            skipped.append((f"{len(its_records) - len(kept)} records of {name}", "not JSON objects"))
+        count = engine.import_records(name, kept) if kept else 0
+        imported += 1
+        print(f"imported {name}: version {info['version']}, {count} records")
+    for what, why in skipped:
+        print(f"skipped {what}: {why}")
+    print(f"{imported} functions imported, {len(skipped)} items skipped")
+    return 0 if imported or not skipped else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python3 -m libfaas", description="Deploy, invoke and inspect libfaas functions.",
@@ -247,6 +324,11 @@ def build_parser():
 
     command = commands.add_parser("status", help="print the engine's status")
     command.set_defaults(run=status)
+
+    command = commands.add_parser(
+        "import", help="bring over an original server's folder (functions/, data/functions.json, data/logs.json)")
+    command.add_argument("folder")
+    command.set_defaults(run=import_original, local_only=True)
     return parser
 
 
@@ -262,6 +344,8 @@ def main(argv=None):
     options = build_parser().parse_args(argv)
     try:
         if options.url:
+            if getattr(options, "local_only", False):
+                raise SystemExit(f"error: {options.command} works on a data dir (--data-dir), not with --url")
             with remote_engine(options) as engine:
                 return options.run(engine, options)
         with Engine(data_dir=options.data_dir, isolation=options.isolation, timeout=options.timeout,

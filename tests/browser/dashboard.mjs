@@ -1,7 +1,7 @@
 // Drives the dashboard at /admin/gui in headless Debian Chromium: uploads a function through the file picker,
 // invokes it, checks that the result and the log row appear, uploads a second version and rolls back to the
-// first from the version history, and changes its settings (a timeout, an env variable, a secret) through the
-// form. Exits non-zero on any failure.
+// first from the version history, changes its settings (a timeout, an env variable, a secret) through the
+// form, and discards a dead letter. Exits non-zero on any failure.
 // usage: node dashboard.mjs URL USER PASSWORD WORK_DIR
 import { chromium } from "playwright-core";
 import { writeFileSync } from "node:fs";
@@ -98,10 +98,29 @@ try {
     throw new Error("bad reset " + JSON.stringify(reset));
   }
 
+  // An asynchronous call that fails its only attempt shows among the dead letters, and is discarded there.
+  const deadId = await page.evaluate(async () => {
+    const json = { "Content-Type": "application/json" };
+    await fetch("/admin/upload", { method: "POST", headers: json, body: JSON.stringify({
+      name: "broken", code_b64: btoa("def main():\n    raise RuntimeError('nope')\n"), settings: { max_attempts: 1 } }) });
+    const accepted = await (await fetch("/function/broken", { method: "POST", headers: { ...json, "X-Faas-Async": "true" },
+                                                              body: "{}" })).json();
+    for (let i = 0; i < 100; i++) {
+      if ((await (await fetch("/admin/invocations/" + accepted.id)).json()).status === "dead") break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await loadDeadLetters();
+    return accepted.id;
+  });
+  const deadRow = page.locator(`#dead-letters tr[data-id='${deadId}']`, { hasText: "nope" });
+  await deadRow.waitFor();
+  await deadRow.locator("button", { hasText: "Discard" }).click();
+  await deadRow.waitFor({ state: "detached" });
+
   // Status shows the invocation.
   await page.locator("#status dd", { hasText: "errors" }).waitFor();
   if (problems.length) throw new Error(problems.join("\n"));
-  console.log("dashboard: upload, invoke, result, log row, rollback and settings seen");
+  console.log("dashboard: upload, invoke, result, log row, rollback, settings and dead letters seen");
 } finally {
   await browser.close();
 }

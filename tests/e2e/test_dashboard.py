@@ -7,7 +7,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BROWSER_TESTS = REPO / "tests" / "browser"
 
 
-def test_dashboard_uploads_invokes_rolls_back_and_sets_settings(start_http, tmp_path):
+def test_dashboard_uploads_invokes_rolls_back_sets_settings_and_discards_a_dead_letter(start_http, tmp_path):
     assert shutil.which("node"), "node is missing: run scripts/install-deps.sh"
     assert (BROWSER_TESTS / "node_modules" / "playwright-core").is_dir(), "run: npm ci --prefix tests/browser"
     server = start_http()
@@ -18,3 +18,6 @@ def test_dashboard_uploads_invokes_rolls_back_and_sets_settings(start_http, tmp_
     assert [(r["result"], r["version"]) for r in records] == [(42, 1), (42, 1)]  # before and after the rollback
     settings = server.get("/admin/functions/mul/settings").json()
     assert settings["env"] == {"MODE": "fast"} and settings["secrets"] == [] and "timeout" in settings["defaults"]
+    assert "dead letters seen" in result.stdout
+    assert server.get("/admin/dead-letters").json() == []  # discarded from the dashboard
+    assert len(server.get("/admin/logs/broken").json()) == 1

@@ -111,3 +111,45 @@ def test_bad_input_exits_with_one_clear_line(tmp_path):
     assert result.returncode != 0 and "func.py does not exist" in result.stderr
     result = faas(tmp_path, "invoke", "x", "--args", "{", check=False)
     assert result.returncode != 0 and "--args is not JSON" in result.stderr
+
+
+def test_an_original_servers_folder_imports_completely(tmp_path):
+    """The layout the original Flask and paho-mqtt servers kept, made here: two functions (one with
+    requirements.txt, empty but for a comment), their list, and their logs with the original records' fields."""
+    old = tmp_path / "old-server"
+    for name, code in [("calc", "def main(a, b):\n    return a + b\n"), ("hello", "def main():\n    return 'hi'\n")]:
+        (old / "functions" / name).mkdir(parents=True)
+        (old / "functions" / name / "func.py").write_text(code)
+    (old / "functions" / "hello" / "requirements.txt").write_text("# nothing needed\n")
+    (old / "data").mkdir()
+    (old / "data" / "functions.json").write_text(json.dumps({
+        "calc": {"name": "calc", "created_at": "2025-10-01 09:00:00.000000"},
+        "hello": {"name": "hello"},
+        "ghost": {"name": "ghost"}}))  # listed, but its folder is gone
+    calc_records = [
+        {"id": "c1a4b8e0-0000-4000-8000-000000000001", "function": "calc", "args": [1, 2], "result": 3,
+         "status": "success", "time_start": "2025-10-09 12:40:00.123456", "time_end": "2025-10-09 12:40:00.123500",
+         "duration_ms": 0.044, "request_id": "r-1", "stdout": ""},
+        {"id": "c1a4b8e0-0000-4000-8000-000000000002", "function": "calc", "args": [1, "x"], "status": "error",
+         "error": "unsupported operand type(s) for +: 'int' and 'str'", "error_type": "TypeError",
+         "time_start": "2025-10-09 12:41:00.000001", "time_end": "2025-10-09 12:41:00.000100",
+         "duration_ms": 0.099, "request_id": "r-2", "stdout": ""},
+    ]
+    # Newest first in the file: the import places records by their time_start, not by their order here.
+    (old / "data" / "logs.json").write_text(json.dumps({"calc": calc_records[::-1], "hello": [], "ghost": [{}]}))
+    data = tmp_path / "data"
+    report = faas(data, "import", str(old)).stdout
+    assert "imported calc: version 1, 2 records" in report
+    assert "imported hello: version 1, 0 records" in report
+    assert "skipped ghost: no functions/ghost/func.py" in report
+    assert "2 functions imported, 1 items skipped" in report
+
+    lines = faas(data, "logs", "calc", "--limit", "0").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == calc_records  # every field as it was, oldest first
+    assert json.loads(faas(data, "invoke", "calc", "2", "3").stdout)["result"] == 5
+    assert json.loads(faas(data, "invoke", "hello").stdout)["result"] == "hi"
+    lines = faas(data, "logs", "calc", "--limit", "0").stdout.splitlines()
+    assert json.loads(lines[-1])["args"] == [2, 3], "new records come after the imported ones"
+
+    not_a_server = faas(data, "import", str(tmp_path / "nothing"), check=False)
+    assert not_a_server.returncode != 0 and "not an original server's folder" in not_a_server.stderr

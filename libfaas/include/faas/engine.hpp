@@ -120,6 +120,12 @@ class Engine {
   // Forgets a dead letter. Throws Error(not_found).
   void discard_dead_letter(std::string_view id);
 
+  // Adds records made elsewhere (the original servers' logs, say) to a function's logs, each kept exactly as it
+  // is (JSON objects; "function" is set when missing) and placed among the others by its "time_start" (local
+  // time, as records write it; a record without one goes last). Records are kept in one transaction. Returns how
+  // many were added. Throws Error(not_found | invalid_input | store_unavailable).
+  std::size_t import_records(std::string_view name, const std::vector<std::string>& records);
+
   // The function's records as JSON texts, oldest first: the newest `limit` (0 = all). Throws Error(not_found).
   std::vector<std::string> logs(std::string_view name, std::size_t limit = 1000) const;
   // One record by invocation id, once it is committed.

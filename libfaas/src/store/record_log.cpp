@@ -1,6 +1,8 @@
 #include "store/record_log.hpp"
 
 #include <sqlite3.h>
+
+#include <future>
 #include <spdlog/spdlog.h>
 
 #include "faas/error.hpp"
@@ -41,6 +43,8 @@ RecordLog::RecordLog(const std::filesystem::path& db_file, Options options, Comm
   keep_key_ = std::make_unique<SQLite::Statement>(
       *write_db_, "INSERT OR REPLACE INTO idempotency_keys (key, id, created_at) VALUES (?, ?, unixepoch())");
   settle_ = std::make_unique<SQLite::Statement>(*write_db_, "DELETE FROM inbox WHERE id = ?");
+  import_ = std::make_unique<SQLite::Statement>(
+      *write_db_, "INSERT OR IGNORE INTO invocations (id, function, record) VALUES (?, ?, ?)");
   begin_ = std::make_unique<SQLite::Statement>(*write_db_, "BEGIN IMMEDIATE");
   commit_ = std::make_unique<SQLite::Statement>(*write_db_, "COMMIT");
   rollback_ = std::make_unique<SQLite::Statement>(*write_db_, "ROLLBACK");
@@ -97,6 +101,17 @@ void RecordLog::settle(std::string id, AcceptCallback done) {
   std::lock_guard lock(mutex_);
   queue_.settles.emplace_back(std::move(id), std::move(done));
   if (writer_waiting_) wake_writer_.notify_one();
+}
+
+std::optional<Error> RecordLog::import(std::vector<Imported> records) {
+  std::promise<std::optional<Error>> committed;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.imports.push_back(
+        Importing{std::move(records), [&committed](std::optional<Error> failure) { committed.set_value(failure); }});
+    if (writer_waiting_) wake_writer_.notify_one();
+  }
+  return committed.get_future().get();
 }
 
 std::vector<RecordLog::InboxEntry> RecordLog::inbox(const std::string& source, bool prefix) {
@@ -218,6 +233,7 @@ void RecordLog::run() {
 void RecordLog::complete(Batch& batch, const std::optional<Error>& failure) {
   // Accepted requests first: their acknowledgements are what the frontend waits for.
   for (auto& accepting : batch.accepts) accepting.done(failure);
+  for (auto& importing : batch.imports) importing.done(failure);
   for (auto& [id, done] : batch.settles) {
     if (done) done(failure);
   }
@@ -259,6 +275,14 @@ std::optional<Error> RecordLog::commit(Batch& batch) {
           run(*keep_key_);
         }
       }
+      for (const auto& importing : batch.imports) {
+        for (const auto& record : importing.records) {
+          import_->bindNoCopy(1, record.id);
+          import_->bindNoCopy(2, record.function);
+          import_->bindNoCopy(3, record.json);
+          run(*import_);
+        }
+      }
       for (auto& pending : batch.records) {
         insert_->bindNoCopy(1, pending.record.id);
         insert_->bindNoCopy(2, pending.record.function);
@@ -280,6 +304,7 @@ std::optional<Error> RecordLog::commit(Batch& batch) {
       accept_->tryReset();
       replace_->tryReset();
       keep_key_->tryReset();
+      import_->tryReset();
       settle_->tryReset();
       begin_->tryReset();
       commit_->tryReset();

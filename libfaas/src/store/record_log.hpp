@@ -77,6 +77,15 @@ class RecordLog {
   // The id an idempotency key was given to, when it was kept less than `window` ago.
   std::optional<std::string> keyed(const std::string& key, std::chrono::seconds window);
 
+  // A record made elsewhere, kept as its JSON text under the key `id` (which orders a function's records).
+  struct Imported {
+    std::string id;
+    std::string function;
+    std::string json;
+  };
+  // Commits `records` in one transaction (an id already there is skipped); the Error if they could not be.
+  std::optional<Error> import(std::vector<Imported> records);
+
   // Waits until everything appended before this call is committed.
   void flush();
   // Commits what is queued and stops the writer; call once, after the last append.
@@ -98,12 +107,18 @@ class RecordLog {
     AcceptCallback done;
   };
   // What one transaction writes.
+  struct Importing {
+    std::vector<Imported> records;
+    AcceptCallback done;
+  };
   struct Batch {
+    std::vector<Importing> imports;
     std::vector<Pending> records;
     std::vector<Accepting> accepts;
     std::vector<std::pair<std::string, AcceptCallback>> settles;
-    bool empty() const { return records.empty() && accepts.empty() && settles.empty(); }
+    bool empty() const { return records.empty() && accepts.empty() && settles.empty() && imports.empty(); }
     void clear() {
+      imports.clear();
       records.clear();
       accepts.clear();
       settles.clear();
@@ -144,6 +159,7 @@ class RecordLog {
   std::unique_ptr<SQLite::Statement> accept_;
   std::unique_ptr<SQLite::Statement> replace_;
   std::unique_ptr<SQLite::Statement> keep_key_;
+  std::unique_ptr<SQLite::Statement> import_;
   std::unique_ptr<SQLite::Statement> settle_;
   std::unique_ptr<SQLite::Statement> begin_;   // prepared once: parsing them cost a few us per commit
   std::unique_ptr<SQLite::Statement> commit_;

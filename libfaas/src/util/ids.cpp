@@ -42,6 +42,11 @@ std::string format_uuid(std::uint64_t hi, std::uint64_t lo) {
 
 std::string make_uuid4() { return format_uuid(random_word(), random_word()); }
 
+std::string make_uuid_at(std::uint64_t millis, unsigned sequence) {
+  std::uint64_t hi = (millis << 16) | (sequence & 0xfff);  // bits 12-15 take the version nibble
+  return format_uuid(hi, random_word());
+}
+
 std::string make_time_ordered_uuid() {
   static std::atomic<std::uint64_t> last{0};  // milliseconds << 12 | counter
   auto millis = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -1,6 +1,7 @@
 // Random identifiers for invocations and requests.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace faas {
@@ -14,5 +15,8 @@ std::string make_uuid4();
 // records by id, and ids that grow with time land at the end of its B-trees instead of scattering writes across
 // them (random ids made commits ~3x slower, and slower still as the log grew); sorting by id sorts by start time.
 std::string make_time_ordered_uuid();
+// The same form for a moment in the past (records brought from elsewhere): ordered by `millis`, then `sequence`
+// (its low 12 bits), the rest random.
+std::string make_uuid_at(std::uint64_t millis, unsigned sequence);
 
 }  // namespace faas

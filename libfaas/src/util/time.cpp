@@ -34,6 +34,29 @@ void append_local_time(std::string& out, std::chrono::system_clock::time_point t
   out.append(digits, 6);
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_local_time(std::string_view text) {
+  if (text.size() < 19 || text.size() > 26) return std::nullopt;
+  std::tm local{};
+  std::string head(text.substr(0, 19));
+  const char* end = ::strptime(head.c_str(), "%Y-%m-%d %H:%M:%S", &local);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  long micros = 0;
+  if (text.size() > 19) {
+    if (text[19] != '.' || text.size() == 20) return std::nullopt;
+    int digits = 0;
+    for (char c : text.substr(20)) {
+      if (c < '0' || c > '9') return std::nullopt;
+      micros = micros * 10 + (c - '0');
+      ++digits;
+    }
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  local.tm_isdst = -1;
+  std::time_t seconds = std::mktime(&local);
+  if (seconds == -1) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
+}
+
 std::string format_local_time(Invocation::Clock::time_point t) {
   std::string out;
   append_local_time(out, t);
