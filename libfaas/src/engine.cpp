@@ -11,6 +11,7 @@
 #include "engine_state.hpp"
 #include "faas/engine.hpp"
 #include "runtime/python_host.hpp"
+#include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/names.hpp"
 #include "util/time.hpp"
@@ -265,7 +266,6 @@ void Engine::discard_dead_letter(std::string_view id) { impl_->async->discard(id
 std::size_t Engine::import_records(std::string_view name, const std::vector<std::string>& records) {
   info(name);  // not_found / invalid_name
   std::vector<store::RecordLog::Imported> rows;
-  unsigned sequence = 0;
   const auto now_ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Invocation::Clock::now().time_since_epoch()).count());
   for (const auto& text : records) {
@@ -284,10 +284,12 @@ std::size_t Engine::import_records(std::string_view name, const std::vector<std:
             std::chrono::duration_cast<std::chrono::milliseconds>(when->time_since_epoch()).count());
       }
     }
-    rows.push_back({make_uuid_at(millis, sequence++), std::string(name), std::move(kept)});
+    // Keyed by its time and its content: importing the same record again adds nothing.
+    auto digest = sha256_hex(kept);
+    rows.push_back({make_uuid_at(millis, std::stoull(digest.substr(0, 16), nullptr, 16)), std::string(name),
+                    std::move(kept)});
   }
-  if (auto failure = impl_->log->import(std::move(rows))) throw *failure;
-  return records.size();
+  return impl_->log->import(std::move(rows));
 }
 
 std::vector<std::string> Engine::logs(std::string_view name, std::size_t limit) const {

@@ -240,9 +240,10 @@ def import_original(engine, options):
         kept = [r for r in its_records if isinstance(r, dict)]
         if len(kept) < len(its_records):
             skipped.append((f"{len(its_records) - len(kept)} records of {name}", "not JSON objects"))
-        count = engine.import_records(name, kept) if kept else 0
+        added = engine.import_records(name, kept) if kept else 0
         imported += 1
-        print(f"imported {name}: version {info['version']}, {count} records")
+        print(f"imported {name}: version {info['version']}, {added} of {len(kept)} records added"
+              + (" (the others were there already)" if added < len(kept) else ""))
     for what, why in skipped:
         print(f"skipped {what}: {why}")
     print(f"{imported} functions imported, {len(skipped)} items skipped")

@@ -139,8 +139,8 @@ def test_an_original_servers_folder_imports_completely(tmp_path):
     (old / "data" / "logs.json").write_text(json.dumps({"calc": calc_records[::-1], "hello": [], "ghost": [{}]}))
     data = tmp_path / "data"
     report = faas(data, "import", str(old)).stdout
-    assert "imported calc: version 1, 2 records" in report
-    assert "imported hello: version 1, 0 records" in report
+    assert "imported calc: version 1, 2 of 2 records added" in report
+    assert "imported hello: version 1, 0 of 0 records added" in report
     assert "skipped ghost: no functions/ghost/func.py" in report
     assert "2 functions imported, 1 items skipped" in report
 
@@ -150,6 +150,10 @@ def test_an_original_servers_folder_imports_completely(tmp_path):
     assert json.loads(faas(data, "invoke", "hello").stdout)["result"] == "hi"
     lines = faas(data, "logs", "calc", "--limit", "0").stdout.splitlines()
     assert json.loads(lines[-1])["args"] == [2, 3], "new records come after the imported ones"
+
+    again = faas(data, "import", str(old)).stdout  # a second run adds nothing
+    assert "imported calc: version 1, 0 of 2 records added (the others were there already)" in again
+    assert len(faas(data, "logs", "calc", "--limit", "0").stdout.splitlines()) == len(lines)
 
     not_a_server = faas(data, "import", str(tmp_path / "nothing"), check=False)
     assert not_a_server.returncode != 0 and "not an original server's folder" in not_a_server.stderr

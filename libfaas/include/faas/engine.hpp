@@ -122,8 +122,9 @@ class Engine {
 
   // Adds records made elsewhere (the original servers' logs, say) to a function's logs, each kept exactly as it
   // is (JSON objects; "function" is set when missing) and placed among the others by its "time_start" (local
-  // time, as records write it; a record without one goes last). Records are kept in one transaction. Returns how
-  // many were added. Throws Error(not_found | invalid_input | store_unavailable).
+  // time, as records write it; a record without one goes last). Records are kept in one transaction; one already
+  // imported is not added again. Returns how many were added. Throws Error(not_found | invalid_input |
+  // store_unavailable).
   std::size_t import_records(std::string_view name, const std::vector<std::string>& records);
 
   // The function's records as JSON texts, oldest first: the newest `limit` (0 = all). Throws Error(not_found).

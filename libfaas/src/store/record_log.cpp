@@ -103,15 +103,19 @@ void RecordLog::settle(std::string id, AcceptCallback done) {
   if (writer_waiting_) wake_writer_.notify_one();
 }
 
-std::optional<Error> RecordLog::import(std::vector<Imported> records) {
-  std::promise<std::optional<Error>> committed;
+std::size_t RecordLog::import(std::vector<Imported> records) {
+  std::promise<Outcome<std::size_t>> committed;
   {
     std::lock_guard lock(mutex_);
-    queue_.imports.push_back(
-        Importing{std::move(records), [&committed](std::optional<Error> failure) { committed.set_value(failure); }});
+    queue_.imports.push_back(Importing{std::move(records), [&committed](std::optional<Error> failure, std::size_t added) {
+                                         if (failure) return committed.set_value(*failure);
+                                         committed.set_value(added);
+                                       }});
     if (writer_waiting_) wake_writer_.notify_one();
   }
-  return committed.get_future().get();
+  auto outcome = committed.get_future().get();
+  if (!outcome.ok()) throw outcome.error();
+  return outcome.value();
 }
 
 std::vector<RecordLog::InboxEntry> RecordLog::inbox(const std::string& source, bool prefix) {
@@ -233,7 +237,7 @@ void RecordLog::run() {
 void RecordLog::complete(Batch& batch, const std::optional<Error>& failure) {
   // Accepted requests first: their acknowledgements are what the frontend waits for.
   for (auto& accepting : batch.accepts) accepting.done(failure);
-  for (auto& importing : batch.imports) importing.done(failure);
+  for (auto& importing : batch.imports) importing.done(failure, importing.added);
   for (auto& [id, done] : batch.settles) {
     if (done) done(failure);
   }
@@ -275,12 +279,14 @@ std::optional<Error> RecordLog::commit(Batch& batch) {
           run(*keep_key_);
         }
       }
-      for (const auto& importing : batch.imports) {
+      for (auto& importing : batch.imports) {
+        importing.added = 0;
         for (const auto& record : importing.records) {
           import_->bindNoCopy(1, record.id);
           import_->bindNoCopy(2, record.function);
           import_->bindNoCopy(3, record.json);
-          run(*import_);
+          importing.added += static_cast<std::size_t>(import_->exec());
+          import_->reset();
         }
       }
       for (auto& pending : batch.records) {

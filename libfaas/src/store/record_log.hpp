@@ -83,8 +83,9 @@ class RecordLog {
     std::string function;
     std::string json;
   };
-  // Commits `records` in one transaction (an id already there is skipped); the Error if they could not be.
-  std::optional<Error> import(std::vector<Imported> records);
+  // Commits `records` in one transaction (an id already there is skipped) and returns how many were added.
+  // Throws Error(store_unavailable) when they could not be.
+  std::size_t import(std::vector<Imported> records);
 
   // Waits until everything appended before this call is committed.
   void flush();
@@ -109,7 +110,8 @@ class RecordLog {
   // What one transaction writes.
   struct Importing {
     std::vector<Imported> records;
-    AcceptCallback done;
+    std::function<void(std::optional<Error>, std::size_t added)> done;
+    std::size_t added = 0;  // set by the commit
   };
   struct Batch {
     std::vector<Importing> imports;

@@ -42,9 +42,9 @@ std::string format_uuid(std::uint64_t hi, std::uint64_t lo) {
 
 std::string make_uuid4() { return format_uuid(random_word(), random_word()); }
 
-std::string make_uuid_at(std::uint64_t millis, unsigned sequence) {
-  std::uint64_t hi = (millis << 16) | (sequence & 0xfff);  // bits 12-15 take the version nibble
-  return format_uuid(hi, random_word());
+std::string make_uuid_at(std::uint64_t millis, std::uint64_t tag) {
+  std::uint64_t hi = (millis << 16) | (tag >> 52);  // bits 12-15 take the version nibble
+  return format_uuid(hi, tag);
 }
 
 std::string make_time_ordered_uuid() {

@@ -15,8 +15,8 @@ std::string make_uuid4();
 // records by id, and ids that grow with time land at the end of its B-trees instead of scattering writes across
 // them (random ids made commits ~3x slower, and slower still as the log grew); sorting by id sorts by start time.
 std::string make_time_ordered_uuid();
-// The same form for a moment in the past (records brought from elsewhere): ordered by `millis`, then `sequence`
-// (its low 12 bits), the rest random.
-std::string make_uuid_at(std::uint64_t millis, unsigned sequence);
+// The same form for a moment in the past (records brought from elsewhere): ordered by `millis`, then by `tag`,
+// which also fills the random part, so that the same (millis, tag) always gives the same id.
+std::string make_uuid_at(std::uint64_t millis, std::uint64_t tag);
 
 }  // namespace faas
