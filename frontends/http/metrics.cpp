@@ -51,6 +51,8 @@ std::string Metrics::render(const Status& status) const {
       add("faas_invocation_duration_seconds_count{{function=\"{}\"}} {}\n", name, c.success + c.error);
     }
   }
+  add("# HELP faas_schedule_runs_total Calls fired by functions' schedules.\n"
+      "# TYPE faas_schedule_runs_total counter\nfaas_schedule_runs_total {}\n", status.scheduled);
   add("# HELP faas_invocations_in_flight Invocations accepted and not yet answered.\n"
       "# TYPE faas_invocations_in_flight gauge\nfaas_invocations_in_flight {}\n", status.in_flight);
   add("# HELP faas_invocations_queued Invocations waiting for an executor thread.\n"

@@ -361,6 +361,7 @@ Status Engine::status() const {
   status.invocations = engine.completed.load();
   status.invocation_errors = engine.failed.load();
   status.in_flight = engine.in_flight.load();
+  status.scheduled = engine.scheduled.load();
   status.queued = engine.executor->queued();
   status.isolation = std::string(to_string(engine.config.isolation));
   status.timestamp = format_local_time(Invocation::Clock::now());

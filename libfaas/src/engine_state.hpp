@@ -58,6 +58,7 @@ struct EngineState {
   std::atomic<std::uint64_t> in_flight{0};
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> scheduled{0};  // calls fired by schedules (schedules.cpp)
   std::uint64_t max_in_flight;
   std::mutex drain_mutex;
   std::condition_variable drained;

@@ -70,7 +70,8 @@ void to_json(nlohmann::json& out, const Status& status) {
            {"used_mb", status.system_memory.used_mb},
            {"percent", status.system_memory.percent}}},
          {"invocations",
-          {{"total", status.invocations}, {"errors", status.invocation_errors}, {"in_flight", status.in_flight}, {"queued", status.queued}}},
+          {{"total", status.invocations}, {"errors", status.invocation_errors}, {"in_flight", status.in_flight}, {"queued", status.queued},
+           {"scheduled", status.scheduled}}},
          {"isolation", status.isolation},
          {"timestamp", status.timestamp}};
 }

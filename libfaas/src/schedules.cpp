@@ -44,7 +44,10 @@ std::vector<std::string> fire_schedules(EngineState& engine, system_clock::time_
       auto id = engine.start(std::move(request), [name = spec->name](Outcome<InvocationResult> outcome) {
         if (!outcome.ok()) spdlog::warn("function {}: scheduled call refused: {}", name, outcome.error().what());
       });
-      if (!id.empty()) started.push_back(std::move(id));
+      if (!id.empty()) {
+        engine.scheduled.fetch_add(1, std::memory_order_relaxed);
+        started.push_back(std::move(id));
+      }
     }
   }
   try {

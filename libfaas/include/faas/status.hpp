@@ -26,6 +26,7 @@ struct Status {
   std::uint64_t invocation_errors = 0;   // of which status "error"
   std::uint64_t in_flight = 0;           // accepted, not yet completed
   std::uint64_t queued = 0;              // of which waiting for an executor thread
+  std::uint64_t scheduled = 0;           // calls fired by functions' schedules since start
   std::string isolation;
   std::string timestamp;                 // local time, "YYYY-MM-DD HH:MM:SS.ffffff"
 };

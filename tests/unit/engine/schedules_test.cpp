@@ -107,6 +107,7 @@ TEST_F(SchedulesTest, AScheduleFiresAtTheMinutesItNamesWithItsArguments) {
   EXPECT_TRUE(engine.run_schedules(local_time(2026, 11, 29, 11, 58)).empty());
   EXPECT_EQ(engine.run_schedules(local_time(2026, 11, 29, 11, 55) + std::chrono::seconds(42)).size(), 1u);
   EXPECT_EQ(engine.run_schedules(local_time(2026, 11, 29, 12, 0)).size(), 2u);
+  EXPECT_EQ(engine.status().scheduled, 3u) << "counted for /metrics (faas_schedule_runs_total)";
   auto fired = records(engine, "tick", 3);
   ASSERT_EQ(fired.size(), 3u);
   for (const auto& record : fired) {
