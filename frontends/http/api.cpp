@@ -293,7 +293,11 @@ void Api::handle(Request request, Reply reply) {
       if (request.async) {
         auto options = async_options(request, open && !request.credentials_verified &&
                                                   !auth_.check(request.authorization));
-        return invoke_detached(std::move(invoke_request), std::move(options), std::move(reply));
+        // Taking it reads the store (the function, its settings, the idempotency key): off the I/O threads.
+        return blocking_([this, invoke_request = std::move(invoke_request), options = std::move(options),
+                          reply = std::move(reply)]() mutable {
+          invoke_detached(std::move(invoke_request), std::move(options), std::move(reply));
+        });
       }
       if (invoke_request.version != 0) {
         // The first call of a kept version may write its files or build its virtualenv: off the I/O threads.

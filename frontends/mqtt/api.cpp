@@ -201,19 +201,23 @@ void Api::invoke_async(const std::string& topic, InvokeRequest request, const js
     options.idempotency_key = fields["idempotency_key"].get<std::string>();
   }
   options.reply = encode_reply(topic, reply);  // where the last attempt's record goes (serve_async in resume())
-  auto answer_topic = invoke_answer_topic(request.function, reply);
-  auto request_id = request.request_id;
-  // Acknowledged to the broker, and answered "accepted", once the call is in the store.
-  engine_.submit_async("mqtt", std::move(request), std::move(options),
-                       [this, topic, answer_topic, request_id, reply, ack = std::move(ack)](Outcome<std::string> id) {
-                         if (!id.ok()) {
-                           publish_error(topic, "invoke", request_id, id.error().code(), id.error().what(), reply);
-                         } else {
-                           json answer{{"status", "accepted"}, {"id", id.value()}, {"request_id", request_id}};
-                           publish_(answer_topic, answer.dump(), reply, {});
-                         }
-                         ack();
-                       });
+  // Taking it reads the store (the function, its settings, the idempotency key): not on the transport's thread.
+  boost::asio::post(admin_, [this, topic, request = std::move(request), options = std::move(options),
+                             reply = std::move(reply), ack = std::move(ack)]() mutable {
+    auto answer_topic = invoke_answer_topic(request.function, reply);
+    auto request_id = request.request_id;
+    // Acknowledged to the broker, and answered "accepted", once the call is in the store.
+    engine_.submit_async("mqtt", std::move(request), std::move(options),
+                         [this, topic, answer_topic, request_id, reply, ack = std::move(ack)](Outcome<std::string> id) {
+                           if (!id.ok()) {
+                             publish_error(topic, "invoke", request_id, id.error().code(), id.error().what(), reply);
+                           } else {
+                             json answer{{"status", "accepted"}, {"id", id.value()}, {"request_id", request_id}};
+                             publish_(answer_topic, answer.dump(), reply, {});
+                           }
+                           ack();
+                         });
+  });
 }
 
 std::string Api::invoke_answer_topic(const std::string& function, const ReplyTo& reply) const {
