@@ -38,7 +38,7 @@ struct MountAttributes {
   std::uint64_t propagation = 0;
   std::uint64_t userns_fd = 0;
 };
-constexpr std::uint64_t attr_rdonly = 0x1, attr_nosuid = 0x2, attr_nodev = 0x4, attr_noexec = 0x8;
+constexpr std::uint64_t attr_rdonly = 0x1, attr_nosuid = 0x2, attr_nodev = 0x4;
 constexpr unsigned at_recursive = 0x8000;
 
 // One step of building the child's root, every string prepared by the parent (the child may not allocate).

@@ -5,7 +5,7 @@
 // has no network. Between clone and exec it builds a root of its own on a tmpfs (read-only binds, a bounded
 // /tmp, its own /proc, a minimal /dev), pivots into it, drops to an identity with no capabilities, sets
 // no_new_privs and the syscall filter, and execs. It is PID 1 of its namespace: when it ends, everything it
-// started ends with it. Costs about a millisecond beyond a plain spawn (docs/performance.md).
+// started ends with it. Costs about 2 ms beyond a plain spawn (docs/performance.md).
 //
 // The policy (which paths, which identity) is runtime/sandbox.hpp's; this is the mechanism.
 #pragma once
