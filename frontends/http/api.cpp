@@ -532,11 +532,14 @@ void Api::invocation_record(std::string id, Reply reply) {
     if (auto call = engine_.async_call(id)) {
       return json_response(call->dead ? 200 : 202, async_call_json(*call).dump());
     }
-    // A finished asynchronous call answers with its last attempt's record.
+    // A finished asynchronous call answers with its last attempt's record (attempts are numbered without gaps).
     if (auto record = engine_.record(id); record && record->find("\"attempt\":") != std::string::npos) {
-      for (unsigned attempt = 20; attempt >= 2; --attempt) {
-        if (auto later = engine_.record(id + "." + std::to_string(attempt))) return json_response(200, *later);
+      for (unsigned attempt = 2;; ++attempt) {
+        auto later = engine_.record(id + "." + std::to_string(attempt));
+        if (!later) break;
+        record = std::move(later);
       }
+      return json_response(200, std::move(*record));
     }
     switch (engine_.invocation_state(id)) {
       case Engine::InvocationState::running:

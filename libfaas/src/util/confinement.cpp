@@ -385,13 +385,6 @@ class Compiler {
   std::set<fs::path> made_;
 };
 
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> result;
-  for (auto& s : strings) result.push_back(s.data());
-  result.push_back(nullptr);
-  return result;
-}
-
 }  // namespace
 
 void Confinement::system_path(const fs::path& path) {
@@ -459,8 +452,8 @@ pid_t spawn_confined(const Confinement& confinement, const std::vector<std::stri
   }
   auto args = argv;
   auto environment = env;
-  auto arg_pointers = pointers(args);
-  auto env_pointers = pointers(environment);
+  auto arg_pointers = c_string_array(args);
+  auto env_pointers = c_string_array(environment);
   plan.program = args.at(0).c_str();
   plan.argv = arg_pointers.data();
   plan.envp = env_pointers.data();

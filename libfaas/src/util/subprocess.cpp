@@ -40,14 +40,14 @@ std::vector<std::string> build_environment(const ProcessOptions& options) {
   return env;
 }
 
-std::vector<char*> pointers(std::vector<std::string>& strings) {
+}  // namespace
+
+std::vector<char*> c_string_array(std::vector<std::string>& strings) {
   std::vector<char*> out;
   for (auto& s : strings) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
 }
-
-}  // namespace
 
 void OwnedFd::reset() noexcept {
   if (fd_ >= 0) ::close(fd_);
@@ -92,8 +92,8 @@ pid_t spawn_in_own_group(const std::vector<std::string>& argv, const std::vector
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   auto args = argv;
   auto environment = env;
-  auto arg_pointers = pointers(args);
-  auto env_pointers = pointers(environment);
+  auto arg_pointers = c_string_array(args);
+  auto env_pointers = c_string_array(environment);
   pid_t pid = -1;
   int rc =
       ::posix_spawn(&pid, args[0].c_str(), &actions.get(), &attributes, arg_pointers.data(), env_pointers.data());

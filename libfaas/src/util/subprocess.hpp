@@ -30,6 +30,9 @@ struct ProcessOptions {
   const class Confinement* confinement = nullptr;  // set: the child runs confined (util/confinement.hpp)
 };
 
+// The argv/envp form of `strings` (null-terminated), pointing into them: keep them alive and unchanged.
+std::vector<char*> c_string_array(std::vector<std::string>& strings);
+
 // A file descriptor that closes itself.
 class OwnedFd {
  public:
