@@ -117,6 +117,16 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+bool is_true(const std::optional<std::string>& flag) {
+  return flag && (flag->empty() || *flag == "1" || *flag == "true" || *flag == "yes");
+}
+
+// Where a follow resumes: the Last-Event-ID a reconnecting EventSource sends, else ?after= (for curl and scripts).
+std::string resume_after(const Request& request, std::string_view query) {
+  if (!request.last_event_id.empty()) return request.last_event_id;
+  return query_param(query, "after").value_or(std::string());
+}
+
 std::string decoded_segment(std::string_view segment) {
   auto value = percent_decode(segment, false);
   if (!value) throw Error(ErrorCode::invalid_input, "malformed %-escape in the path");
@@ -371,7 +381,8 @@ void Api::handle(Request request, Reply reply) {
     }
     if (auto name = one_segment_after(path, "/admin/logs/")) {
       if (!get) return reply(method_not_allowed("GET"));
-      std::size_t limit = 1000;
+      const bool follow = is_true(query_param(query, "follow"));
+      std::size_t limit = follow ? 0 : 1000;  // following: how many of the newest to send first
       if (auto text = query_param(query, "limit")) {
         auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
         if (ec != std::errc() || end != text->data() + text->size()) {
@@ -379,8 +390,18 @@ void Api::handle(Request request, Reply reply) {
         }
       }
       std::string function = decoded_segment(*name);
+      if (follow) {
+        return offload(std::move(reply), [this, name = std::move(function), after = resume_after(request, query),
+                                          limit] { return follow_records(name, after, limit); });
+      }
       return offload(std::move(reply), [this, name = std::move(function), limit] {
         return json_response(200, join_json_array(engine_.logs(name, limit)));
+      });
+    }
+    if (path == "/admin/events") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this, after = resume_after(request, query)] {
+        return follow_records({}, after, 0);
       });
     }
     if (path == "/admin/dead-letters") {
@@ -510,6 +531,27 @@ void Api::invoke_detached(InvokeRequest invoke_request, AsyncOptions options, Re
                          response.location = "/admin/invocations/" + id;
                          reply(std::move(response));
                        });
+}
+
+Response Api::follow_records(std::string function, std::string after, std::size_t backlog) {
+  // The newest records first, when asked: the follow resumes after the last of them, so none is missed between.
+  std::string sent;
+  if (after.empty() && backlog > 0 && !function.empty()) {
+    for (const auto& text : engine_.logs(function, std::min<std::size_t>(backlog, 1000))) {
+      auto id = json::parse(text, nullptr, false).value("id", std::string());
+      sent += sse_event(text, id);
+      if (!id.empty()) after = std::move(id);
+    }
+  }
+  auto events = std::make_shared<RecordEvents>(": following\n\n" + sent);  // the comment makes the stream start
+  FollowOptions options;
+  options.function = std::move(function);
+  options.after = std::move(after);
+  events->attach(engine_.follow(std::move(options), events->waker()));
+  Response response;
+  response.content_type = "text/event-stream";
+  response.events = std::move(events);
+  return response;
 }
 
 void Api::offload(Reply reply, std::function<Response()> work) {

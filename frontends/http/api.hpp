@@ -13,6 +13,7 @@
 
 #include "auth.hpp"
 #include "config.hpp"
+#include "events.hpp"
 #include "faas/engine.hpp"
 #include "metrics.hpp"
 
@@ -29,6 +30,7 @@ struct Request {
   std::string max_attempts;   // X-Faas-Max-Attempts (an asynchronous call's attempts)
   std::string idempotency_key;  // X-Idempotency-Key
   std::string callback_url;   // X-Callback-Url
+  std::string last_event_id;  // Last-Event-ID: where a reconnecting event stream resumes
   std::string body;
 };
 
@@ -42,6 +44,7 @@ struct Response {
   bool credentials_accepted = false;    // the request's Authorization header passed the check
   std::string location;
   bool no_framing = false;              // Content-Security-Policy: frame-ancestors 'none' (the dashboard)
+  std::shared_ptr<EventSource> events;  // set: a 200 text/event-stream whose body comes from here (events.hpp)
 };
 
 // The JSON error body of every failure: {"status": "error", "message": ..., "code": ...}; `code` (the engine's
@@ -69,6 +72,9 @@ class Api {
   AsyncOptions async_options(const Request& request, bool anonymous) const;
   void upload(Request request, Reply reply);
   void invocation_record(std::string id, Reply reply);
+  // The event stream of records committed from now on (of one function, or all when empty), after `after` when
+  // set, else after the newest `backlog` records. Blocks: reads the store.
+  Response follow_records(std::string function, std::string after, std::size_t backlog);
   // Runs `work` on the blocking runner and replies with its response, or with the error it threw.
   void offload(Reply reply, std::function<Response()> work);
 

@@ -34,6 +34,8 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+// An event stream quiet this long gets a comment line: proxies keep it open, and a client gone is noticed.
+constexpr std::chrono::seconds heartbeat_interval{15};
 
 class Session;
 
@@ -108,7 +110,8 @@ bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Shared& shared)
-      : stream_(std::move(socket)), deadline_(stream_.get_executor()), shared_(shared) {
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), heartbeat_(stream_.get_executor()),
+        shared_(shared) {
     shared_.metrics.connection_opened();
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
@@ -314,6 +317,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.max_attempts = std::string(message["X-Faas-Max-Attempts"]);
     request.idempotency_key = std::string(message["X-Idempotency-Key"]);
     request.callback_url = std::string(message["X-Callback-Url"]);
+    request.last_event_id = std::string(message["Last-Event-ID"]);
     request.body = std::move(message.body());
     method_ = loggable(request.method);
     target_ = loggable(request.target);
@@ -338,6 +342,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(Response answer, bool counted) {
     if (answer.credentials_accepted) verified_authorization_ = std::move(last_authorization_);
+    if (answer.events && answer.status == 200) return start_events(std::move(answer.events), counted);
     response_ = {};
     response_.version(11);
     response_.result(answer.status);
@@ -364,14 +369,85 @@ class Session : public std::enable_shared_from_this<Session> {
     const unsigned status = response_.result_int();
     shared_.metrics.record_response(status);
     if (counted) shared_.answered();
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
-    if (spdlog::should_log(spdlog::level::info)) {
-      spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, method_, target_, status, bytes, ms);
-    }
+    log_access(status, bytes);
     if (ec) return close();
     if (!response_.keep_alive()) return linger_ ? linger_close() : close();
     stream_.expires_never();
     read_request();
+  }
+
+  void log_access(unsigned status, std::size_t bytes) {
+    if (!spdlog::should_log(spdlog::level::info)) return;
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, method_, target_, status, bytes, ms);
+  }
+
+  // An event stream (events.hpp): the header, then the source's bytes as they come, until the source ends it or
+  // the client goes away (a write fails or times out). It is the connection's last response.
+  void start_events(std::shared_ptr<EventSource> events, bool counted) {
+    events_ = std::move(events);
+    events_header_ = {};
+    events_header_.version(11);
+    events_header_.result(bhttp::status::ok);
+    events_header_.set(bhttp::field::server, "libfaas");
+    events_header_.set(bhttp::field::content_type, "text/event-stream");
+    events_header_.set(bhttp::field::cache_control, "no-cache");
+    events_header_.set("X-Accel-Buffering", "no");  // nginx in front: pass events on at once
+    events_header_.keep_alive(false);               // the body ends when the connection does
+    events_serializer_.emplace(events_header_);
+    stream_.expires_after(shared_.config.write_timeout);
+    bhttp::async_write_header(stream_, *events_serializer_, [self = shared_from_this(), counted](beast::error_code ec,
+                                                                                               std::size_t bytes) {
+      self->shared_.metrics.record_response(200);
+      if (counted) self->shared_.answered();
+      self->events_bytes_ = bytes;
+      if (ec) return self->end_events();
+      std::weak_ptr<Session> weak = self;
+      self->events_->start([weak] {
+        if (auto session = weak.lock()) {
+          asio::post(session->stream_.get_executor(), [session] {
+            if (session->events_idle_) session->heartbeat_.cancel();
+          });
+        }
+      });
+      self->pump_events();
+    });
+  }
+
+  void pump_events() {
+    if (closed_ || !events_) return;
+    bool ended = false;
+    events_out_ = events_->take(ended);
+    if (!events_out_.empty()) return write_events();
+    if (ended) return end_events();
+    stream_.expires_never();
+    events_idle_ = true;
+    heartbeat_.expires_after(heartbeat_interval);
+    heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->events_idle_ = false;
+      if (!ec && !self->closed_) {
+        self->events_out_ = ":\n\n";
+        return self->write_events();
+      }
+      self->pump_events();  // woken: something to take
+    });
+  }
+
+  void write_events() {
+    stream_.expires_after(shared_.config.write_timeout);
+    asio::async_write(stream_, asio::buffer(events_out_), [self = shared_from_this()](beast::error_code ec,
+                                                                                     std::size_t bytes) {
+      self->events_bytes_ += bytes;
+      if (ec) return self->end_events();
+      self->pump_events();
+    });
+  }
+
+  void end_events() {
+    if (!events_) return;
+    events_.reset();
+    log_access(200, events_bytes_);
+    close();
   }
 
   // After refusing a request whose body may still be arriving: stop sending, then read and drop what the client
@@ -393,6 +469,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     closed_ = true;
     deadline_.cancel();
+    heartbeat_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.close();
@@ -400,6 +477,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   asio::steady_timer deadline_;
+  asio::steady_timer heartbeat_;  // an event stream waits on it while quiet
   std::chrono::steady_clock::time_point read_by_;
   bool reading_ = false;      // a request is being read, so read_by_ applies
   bool timer_armed_ = false;
@@ -408,6 +486,13 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> response_;
+  // An event stream's state, when the connection carries one.
+  std::shared_ptr<EventSource> events_;
+  bhttp::response<bhttp::empty_body> events_header_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> events_serializer_;
+  std::string events_out_;
+  std::size_t events_bytes_ = 0;
+  bool events_idle_ = false;      // heartbeat_ waits: cancel it to wake the stream
   bool keep_alive_ = false;
   std::string verified_authorization_;  // an Authorization header accepted on this connection
   std::string last_authorization_;      // the header of the request being answered, until it is accepted

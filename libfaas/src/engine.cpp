@@ -75,16 +75,17 @@ EngineState::EngineState(EngineConfig cfg)
 
   log = std::make_unique<store::RecordLog>(
       db_file, store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
-      [this](const Invocation& record, bool stored) { committed(record, stored); }, [this] { delivered(); });
+      [this](const Invocation& record, const std::string& json, bool stored) { committed(record, json, stored); }, [this] { delivered(); });
 
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config);
   if (config.schedules) scheduler = std::thread([this] { schedule_loop(*this); });
   async = std::make_unique<AsyncCalls>(*this);
 }
 
-void EngineState::committed(const Invocation& record, bool stored) {
+void EngineState::committed(const Invocation& record, const std::string& json, bool stored) {
   completed.fetch_add(1, std::memory_order_relaxed);
   if (!record.ok() || !stored) failed.fetch_add(1, std::memory_order_relaxed);
+  if (stored) feed.publish(record.id, record.function, json);
   std::lock_guard lock(running_mutex);
   running.erase(record.id);
 }
@@ -299,6 +300,26 @@ std::vector<std::string> Engine::logs(std::string_view name, std::size_t limit) 
 
 std::optional<std::string> Engine::record(std::string_view invocation_id) const {
   return impl_->log->find(std::string(invocation_id));
+}
+
+std::shared_ptr<RecordFollower> Engine::follow(FollowOptions options, std::function<void()> wake) {
+  if (!options.function.empty()) info(options.function);  // not_found / invalid_name
+  auto id_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'; };
+  if (options.after.size() > 64 || !std::all_of(options.after.begin(), options.after.end(), id_char)) {
+    throw Error(ErrorCode::invalid_input, "the record id to follow after is not one");
+  }
+  if (options.max_buffered == 0) throw Error(ErrorCode::invalid_input, "max_buffered must be at least 1");
+  auto follower = std::make_shared<RecordFollower>(std::move(options), std::move(wake));
+  const auto& wanted = follower->options();
+  if (impl_->feed.subscribe(follower) || wanted.after.empty()) return follower;
+  // Not among the last records committed here (a restart, or a long absence): what the store holds after it.
+  RecordFollower::Records earlier;
+  for (auto& stored : impl_->log->read_after(wanted.function, wanted.after, RecordFeed::ring_records)) {
+    earlier.push_back(std::make_shared<const FollowedRecord>(
+        FollowedRecord{std::move(stored.id), std::move(stored.function), std::move(stored.json)}));
+  }
+  follower->replay_before(std::move(earlier));
+  return follower;
 }
 
 std::vector<FunctionVersion> Engine::versions(std::string_view name) const {

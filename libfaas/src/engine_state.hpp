@@ -23,6 +23,7 @@
 #include "faas/function_info.hpp"
 #include "faas/function_settings.hpp"
 #include "faas/invocation.hpp"
+#include "record_feed.hpp"
 #include "registry.hpp"
 #include "runtime/executor.hpp"
 #include "store/function_store.hpp"
@@ -41,7 +42,7 @@ struct EngineState {
   std::unique_ptr<runtime::Call> admit(InvokeRequest& request);
   // admit() and submit: Engine::invoke_async.
   std::string start(InvokeRequest request, InvokeCallback done);
-  void committed(const Invocation& record, bool stored);  // on the log writer, for each record it took
+  void committed(const Invocation& record, const std::string& json, bool stored);  // on the log writer, per record
   void delivered();                          // after its caller was answered
 
   EngineConfig config;
@@ -49,6 +50,7 @@ struct EngineState {
   std::unique_ptr<store::FunctionStore> functions;
   std::unique_ptr<runtime::Executor> executor;
   std::unique_ptr<envs::VenvCache> venvs;
+  RecordFeed feed;  // before the log, whose writer publishes to it
   std::unique_ptr<store::RecordLog> log;
   std::unique_ptr<FunctionRegistry> registry;
   sysinfo::Sampler sampler;

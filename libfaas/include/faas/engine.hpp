@@ -24,6 +24,7 @@
 
 #include "faas/config.hpp"
 #include "faas/error.hpp"
+#include "faas/follow.hpp"
 #include "faas/function_info.hpp"
 #include "faas/function_settings.hpp"
 #include "faas/invocation.hpp"
@@ -131,6 +132,13 @@ class Engine {
   std::vector<std::string> logs(std::string_view name, std::size_t limit = 1000) const;
   // One record by invocation id, once it is committed.
   std::optional<std::string> record(std::string_view invocation_id) const;
+
+  // Follows the records this engine commits from now on (faas/follow.hpp), of one function or all. With
+  // options.after, first those committed after that record: exactly, in commit order, when it is among the last
+  // 10,000 committed here; else the newest 10,000 of those stored with a later id (ids grow with start times), which
+  // may read the store. `wake` is called on an engine thread (it must not block) when the follower has something to
+  // take after having nothing. Throws Error(not_found | invalid_name | invalid_input).
+  std::shared_ptr<RecordFollower> follow(FollowOptions options, std::function<void()> wake = {});
 
   enum class InvocationState {
     unknown,    // never accepted here, or its record was dropped by the retention limit or a delete

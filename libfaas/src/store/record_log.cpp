@@ -171,7 +171,7 @@ std::optional<Outcome<InvocationResult>> RecordLog::commit_inline(Invocation& re
   batch.records.push_back(Pending{std::move(record), {}, {}});
   auto failure = commit(batch);  // with the writer's connection: the writer is parked until inline_active_ clears
   auto& committed = batch.records.front();
-  on_commit_(committed.record, !failure);
+  on_commit_(committed.record, committed.json, !failure);
   std::optional<Outcome<InvocationResult>> result;
   if (failure) {
     result.emplace(*failure);
@@ -242,7 +242,7 @@ void RecordLog::complete(Batch& batch, const std::optional<Error>& failure) {
     if (done) done(failure);
   }
   for (auto& pending : batch.records) {
-    on_commit_(pending.record, !failure);
+    on_commit_(pending.record, pending.json, !failure);
     auto done = std::move(pending.done);
     if (done && failure) {
       done(*failure);
@@ -367,6 +367,28 @@ std::optional<std::string> RecordLog::find(const std::string& invocation_id) {
     return query.getColumn(0).getString();
   } catch (const SQLite::Exception& e) {
     throw Error(ErrorCode::internal, std::string("cannot read an invocation record: ") + e.what());
+  }
+}
+
+std::vector<RecordLog::Imported> RecordLog::read_after(const std::string& function, const std::string& after,
+                                                      std::size_t limit) {
+  std::lock_guard lock(read_mutex_);
+  try {
+    SQLite::Statement query(*read_db_, function.empty()
+        ? "SELECT * FROM (SELECT id, function, record FROM invocations WHERE id > ?1 "
+          "ORDER BY id DESC LIMIT ?3) ORDER BY id"
+        : "SELECT * FROM (SELECT id, function, record FROM invocations WHERE function = ?2 AND id > ?1 "
+          "ORDER BY id DESC LIMIT ?3) ORDER BY id");
+    query.bind(1, after);
+    if (!function.empty()) query.bind(2, function);
+    query.bind(3, static_cast<int64_t>(limit));
+    std::vector<Imported> out;
+    while (query.executeStep()) {
+      out.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(), query.getColumn(2).getString()});
+    }
+    return out;
+  } catch (const SQLite::Exception& e) {
+    throw Error(ErrorCode::internal, std::string("cannot read invocation records: ") + e.what());
   }
 }
 

@@ -49,8 +49,8 @@ class RecordLog {
   };
   using AcceptCallback = std::function<void(std::optional<Error>)>;
 
-  // Called on the writer thread for each record, committed or not, before its callback (counters).
-  using CommitObserver = std::function<void(const Invocation&, bool committed)>;
+  // Called on the writer thread for each record, committed or not, with its JSON text, before its callback.
+  using CommitObserver = std::function<void(const Invocation&, const std::string& json, bool committed)>;
   // Called on the writer thread after each record's callback returned.
   using DeliveryObserver = std::function<void()>;
 
@@ -95,6 +95,8 @@ class RecordLog {
   // Reads (thread-safe, beside the writer): newest `limit` records of a function, oldest first (0 = all).
   std::vector<std::string> read(const std::string& function, std::size_t limit);
   std::optional<std::string> find(const std::string& invocation_id);
+  // The newest `limit` records whose id is above `after` (of `function`, or of all when it is empty), oldest first.
+  std::vector<Imported> read_after(const std::string& function, const std::string& after, std::size_t limit);
 
  private:
   struct Pending {
