@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -238,6 +239,47 @@ py::list logs(PyEngine& self, const std::string& name, std::size_t limit) {
   return out;
 }
 
+// Engine.follow(): an iterator over records as they commit. One that fell behind follows again after the last
+// record it gave, so the engine's replay fills the gap and Python never sees the drop.
+class PyFollower {
+ public:
+  PyFollower(PyEngine& engine, faas::FollowOptions options) : engine_(engine), options_(std::move(options)) {
+    follower_ = engine_.without_gil([&](faas::Engine& e) { return e.follow(options_); });
+  }
+
+  py::object next() {
+    while (waiting_.empty()) {
+      if (!follower_ || engine_.closed()) throw py::stop_iteration();  // closed, or its engine is
+      {
+        py::gil_scoped_release nogil;
+        follower_->wait(std::chrono::milliseconds(200));
+      }
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();  // Ctrl-C while waiting
+      for (auto& record : follower_->take()) waiting_.push_back(std::move(record));
+      if (waiting_.empty() && follower_->dropped()) {
+        options_.after = last_id_;
+        follower_ = engine_.without_gil([&](faas::Engine& e) { return e.follow(options_); });
+      }
+    }
+    auto record = std::move(waiting_.front());
+    waiting_.pop_front();
+    last_id_ = record->id;
+    return json_text_to_python(record->json);
+  }
+
+  void close() {
+    follower_.reset();
+    waiting_.clear();
+  }
+
+ private:
+  PyEngine& engine_;  // kept alive by the Python object (keep_alive in the binding)
+  faas::FollowOptions options_;
+  std::shared_ptr<faas::RecordFollower> follower_;
+  std::deque<std::shared_ptr<const faas::FollowedRecord>> waiting_;
+  std::string last_id_;
+};
+
 py::list list_functions(PyEngine& self) {
   std::vector<faas::FunctionInfo> functions = self.without_gil([](faas::Engine& engine) { return engine.list(); });
   py::list out;
@@ -297,6 +339,11 @@ PYBIND11_MODULE(_core, module) {
     }
   });
 
+  py::class_<PyFollower>(module, "Follower", "Records as they commit (Engine.follow); close() stops it.")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", &PyFollower::next)
+      .def("close", &PyFollower::close);
+
   py::class_<PyEngine>(module, "Engine", engine_doc)
       .def(py::init(&make_engine), py::arg("data_dir") = "faas-data", py::arg("isolation") = "inprocess",
            py::arg("timeout") = 30.0, py::arg("python") = "/usr/bin/python3", py::kw_only(),
@@ -354,6 +401,14 @@ PYBIND11_MODULE(_core, module) {
           "A function's info dict: name, version, created_at, updated_at, has_requirements, code_sha256, env_id.")
       .def("logs", &logs, py::arg("name"), py::arg("limit") = 1000,
            "The function's newest `limit` records (0: all), oldest first, as dicts. Raises FunctionNotFound.")
+      .def("follow", [](PyEngine& self, std::optional<std::string> name, std::optional<std::string> after) {
+            faas::FollowOptions options;
+            options.function = name.value_or("");
+            options.after = after.value_or("");
+            return std::make_unique<PyFollower>(self, std::move(options));
+          }, py::arg("name") = py::none(), py::arg("after") = py::none(), py::keep_alive<0, 1>(),
+          "An iterator over the records this engine commits from now on (of one function, or all), as dicts; "
+          "with after=ID, first those committed after that record. Each next() waits for a record.")
       .def("import_records", [](PyEngine& self, const std::string& name, const py::list& records) {
             std::vector<std::string> texts;
             for (const auto& record : records) {

@@ -1,5 +1,5 @@
 """Type stubs of the compiled core, libfaas._core."""
-from typing import Any, Optional, Sequence, Mapping, Union
+from typing import Any, Iterator, Optional, Sequence, Mapping, Union
 
 Record = dict[str, Any]
 Info = dict[str, Any]
@@ -30,6 +30,12 @@ class StoreUnavailable(Error, OSError):
 
 def set_log_level(level: str) -> None:
     """Sets what the engine logs to stderr: trace, debug, info, warn (the default), error, critical or off."""
+
+class Follower(Iterator[Record]):
+    """Engine.follow(): each next() waits for the next record committed; close() stops it."""
+    def __iter__(self) -> Follower: ...
+    def __next__(self) -> Record: ...
+    def close(self) -> None: ...
 
 class Engine:
     """A libfaas engine on one data directory."""
@@ -81,6 +87,8 @@ class Engine:
         """One function's info."""
     def logs(self, name: str, limit: int = 1000) -> list[Record]:
         """The newest `limit` records (0: all), oldest first."""
+    def follow(self, name: Optional[str] = None, after: Optional[str] = None) -> Follower:
+        """Records as this engine commits them (of one function, or all); with after=ID, first those since."""
     def import_records(self, name: str, records: list[Any]) -> int: ...
     def record(self, invocation_id: str) -> Optional[Record]:
         """One record by its id, or None."""

@@ -79,6 +79,14 @@ def invoke(engine, options):
 
 
 def logs(engine, options):
+    if options.follow and isinstance(engine, RemoteEngine):
+        # The server pushes each record as it commits (an event stream), the newest `limit` first.
+        try:
+            for record in engine.follow(options.name, backlog=options.limit or 1000):
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+        except KeyboardInterrupt:
+            pass
+        return 0
     seen = []
     for record in engine.logs(options.name, options.limit):
         print(json.dumps(record, ensure_ascii=False))

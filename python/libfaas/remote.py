@@ -12,6 +12,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import time
 
 
 class RemoteError(Exception):
@@ -58,6 +59,34 @@ class RemoteEngine:
 
     def logs(self, name, limit=1000):
         return self._request("GET", f"/admin/logs/{_segment(name)}?limit={int(limit)}")
+
+    def follow(self, name, backlog=0, reconnects=5):
+        """Yields the function's records as the server commits them (first its newest `backlog`), read from its
+        event stream (GET /admin/logs/{name}?follow=1). A dropped or broken stream is opened again with the last
+        id seen, so nothing is missed or repeated; after `reconnects` failures in a row, RemoteError."""
+        last_id, failures = None, 0
+        path = f"/admin/logs/{_segment(name)}?follow=1&limit={int(backlog)}"
+        while True:
+            headers = dict(self.headers, Accept="text/event-stream")
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            request = urllib.request.Request(self.url + path, headers=headers)
+            try:
+                # No read timeout: a quiet stream gets a heartbeat comment every 15 s.
+                with urllib.request.urlopen(request, timeout=60) as stream:
+                    failures = 0
+                    for event_id, name_, data in _events(stream):
+                        if name_ == "message":
+                            last_id = event_id or last_id
+                            yield json.loads(data)
+            except urllib.error.HTTPError as e:
+                raise _refusal(e, path) from None
+            except (urllib.error.URLError, TimeoutError, OSError) as e:
+                failures += 1
+                if failures > reconnects:
+                    reason = getattr(e, "reason", e)
+                    raise RemoteError(f"lost {self.url} while following: {reason}") from None
+                time.sleep(min(0.5 * 2 ** failures, 8))
 
     def list(self):
         functions = self._request("GET", "/admin/functions")
@@ -111,6 +140,26 @@ class RemoteEngine:
             raise RemoteError(f"cannot reach {self.url}: {e}") from None
         except ValueError as e:
             raise RemoteError(f"{self.url}{path} answered with something that is not JSON: {e}") from None
+
+
+def _events(stream):
+    """Server-Sent Events from a byte stream: (id, event name, data) for each event; comments are skipped."""
+    event_id, name, data = None, "message", []
+    for raw in stream:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event_id, name, "\n".join(data)
+            event_id, name, data = None, "message", []
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "id":
+            event_id = value
+        elif field == "event":
+            name = value
+        elif field == "data":
+            data.append(value)
 
 
 def _segment(name):

@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import threading
 
 import conftest
 
@@ -48,6 +49,26 @@ def test_every_verb_against_a_server(start_http, tmp_path):
     failed = faas(server.url, "invoke", "calc", "1", check=False)  # main() misses an argument
     assert failed.returncode == 1 and json.loads(failed.stdout)["error_type"] == "TypeError"
     assert faas(server.url, "delete", "calc").stdout.strip() == "deleted calc"
+
+
+def test_logs_follow_prints_records_as_another_client_makes_them(start_http):
+    server = start_http()
+    server.upload("calc", ADD)
+    server.invoke("calc", 1, 1)
+    env = dict(os.environ, PYTHONPATH=str(conftest.BUILD / "python"), FAAS_URL=server.url,
+               FAAS_HTTP_PASSWORD="test-password")
+    follower = subprocess.Popen(["/usr/bin/python3", "-m", "libfaas", "logs", "calc", "--limit", "1", "--follow"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(60, follower.kill)  # a hung stream fails the test instead of blocking it
+    watchdog.start()
+    try:
+        assert json.loads(follower.stdout.readline())["result"] == 2  # the newest record, first
+        made = [server.invoke("calc", i, 10).json()["id"] for i in range(3)]
+        assert [json.loads(follower.stdout.readline())["id"] for _ in made] == made
+    finally:
+        watchdog.cancel()
+        follower.terminate()
+        follower.wait(10)
 
 
 def test_errors_are_one_clear_line(start_http):

@@ -41,6 +41,27 @@ def test_lifecycle_upload_info_list_invoke_logs_delete(engine):
         engine.logs("calc")
 
 
+def test_follow_gives_records_as_they_commit_and_resumes_after_an_id(engine):
+    engine.upload("calc", code=ADD)
+    engine.upload("other", code=ADD)
+    follower = engine.follow("calc")
+    everything = engine.follow()
+    first = [engine.invoke("calc", [i, 1])["id"] for i in range(3)]
+    engine.invoke("other", [0, 0])
+    assert [next(follower)["id"] for _ in range(3)] == first
+    assert [next(everything)["function"] for _ in range(4)] == ["calc"] * 3 + ["other"]
+    follower.close()
+    with pytest.raises(StopIteration):
+        next(follower)
+
+    # A follower made in another thread waits for the record; after=ID replays what came since.
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(next(engine.follow("calc", after=first[0]))))
+    waiter.start()
+    waiter.join(10)
+    assert got and got[0]["id"] == first[1]
+
+
 def test_records_have_the_contract_shape(engine):
     engine.upload("calc", ADD)
     record = engine.invoke("calc", [10, 20], request_id="r-1")
