@@ -299,6 +299,7 @@ void Api::handle(Request request, Reply reply) {
       InvokeRequest invoke_request;
       invoke_request.function = std::move(*invoked);
       parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
+      if (!request.traceparent.empty()) invoke_request.traceparent = std::move(request.traceparent);  // over the body's
       if (auto version = query_param(query, "version")) invoke_request.version = positive_integer(*version, "version");
       if (request.async) {
         auto options = async_options(request, open && !request.credentials_verified &&
@@ -486,7 +487,9 @@ void Api::invoke(InvokeRequest invoke_request, Reply reply) {
     if (!outcome.ok()) return reply(from_error(outcome.error()));
     const auto& record = outcome.value().record;
     metrics_.record_invocation(record.function, record.ok(), record.duration_ms);
-    reply(json_response(200, std::move(outcome.value().json)));
+    auto response = json_response(200, std::move(outcome.value().json));
+    response.trace_id = record.trace_id;
+    reply(std::move(response));
   });
 }
 

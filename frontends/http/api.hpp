@@ -31,6 +31,7 @@ struct Request {
   std::string idempotency_key;  // X-Idempotency-Key
   std::string callback_url;   // X-Callback-Url
   std::string last_event_id;  // Last-Event-ID: where a reconnecting event stream resumes
+  std::string traceparent;    // W3C trace context of the caller
   std::string body;
 };
 
@@ -45,6 +46,7 @@ struct Response {
   std::string location;
   bool no_framing = false;              // Content-Security-Policy: frame-ancestors 'none' (the dashboard)
   std::shared_ptr<EventSource> events;  // set: a 200 text/event-stream whose body comes from here (events.hpp)
+  std::string trace_id;                 // the invocation's trace, for the access log
 };
 
 // The JSON error body of every failure: {"status": "error", "message": ..., "code": ...}; `code` (the engine's

@@ -318,6 +318,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.idempotency_key = std::string(message["X-Idempotency-Key"]);
     request.callback_url = std::string(message["X-Callback-Url"]);
     request.last_event_id = std::string(message["Last-Event-ID"]);
+    request.traceparent = std::string(message["traceparent"]);
     request.body = std::move(message.body());
     method_ = loggable(request.method);
     target_ = loggable(request.target);
@@ -343,6 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void write(Response answer, bool counted) {
     if (answer.credentials_accepted) verified_authorization_ = std::move(last_authorization_);
     if (answer.events && answer.status == 200) return start_events(std::move(answer.events), counted);
+    trace_id_ = std::move(answer.trace_id);
     response_ = {};
     response_.version(11);
     response_.result(answer.status);
@@ -379,7 +381,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void log_access(unsigned status, std::size_t bytes) {
     if (!spdlog::should_log(spdlog::level::info)) return;
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
-    spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, method_, target_, status, bytes, ms);
+    if (trace_id_.empty()) {
+      spdlog::info("{} \"{} {}\" {} {} {:.3f}ms", remote_, method_, target_, status, bytes, ms);
+    } else {
+      spdlog::info("{} \"{} {}\" {} {} {:.3f}ms trace={}", remote_, method_, target_, status, bytes, ms, trace_id_);
+    }
   }
 
   // An event stream (events.hpp): the header, then the source's bytes as they come, until the source ends it or
@@ -502,6 +508,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_ = "?";
   std::atomic<bool> proven_{false};  // completed a request: never closed to make room
   std::string method_ = "-", target_ = "-";  // printable, for the access log
+  std::string trace_id_;                     // of the invocation answered, for the access log
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -140,7 +140,8 @@ bool Api::route(Message& message, Ack& ack) {
     }
     // Stopping: left unacknowledged, the request stays with the broker for our next start.
     if (stopping_.load()) return false;
-    invoke(topic, topic.substr(invoke_prefix_.size()), payload, std::move(reply), std::move(ack));
+    invoke(topic, topic.substr(invoke_prefix_.size()), payload, std::move(message.traceparent), std::move(reply),
+           std::move(ack));
     return false;
   }
   if (starts_with(topic, admin_prefix_)) {
@@ -154,7 +155,8 @@ bool Api::route(Message& message, Ack& ack) {
   return true;
 }
 
-void Api::invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply, Ack ack) {
+void Api::invoke(const std::string& topic, std::string name, const std::string& payload, std::string traceparent,
+                 ReplyTo reply, Ack ack) {
   AcceptedRequest accepted;
   accepted.source = "mqtt";
   auto& request = accepted.request;
@@ -165,6 +167,7 @@ void Api::invoke(const std::string& topic, std::string name, const std::string& 
     publish_error(topic, "invoke", request_id_in(payload), e.code(), e.what(), reply);
     return ack();
   }
+  if (!traceparent.empty()) request.traceparent = std::move(traceparent);  // over the payload's
   if (request.request_id.empty()) request.request_id = make_request_id();
   json fields = json::parse(payload, nullptr, false);
   if (fields.is_object() && fields.value("async", false) == true) {

@@ -49,7 +49,8 @@ class Api {
  private:
   // False when the message was not taken and must not be acknowledged now.
   bool route(Message& message, Ack& ack);
-  void invoke(const std::string& topic, std::string name, const std::string& payload, ReplyTo reply, Ack ack);
+  void invoke(const std::string& topic, std::string name, const std::string& payload, std::string traceparent,
+              ReplyTo reply, Ack ack);
   // Where an invocation's answer goes: the request's Response Topic, else <response>/invoke/<function>.
   // An invocation with "async": true: kept in the store, answered "accepted", its record published when done.
   void invoke_async(const std::string& topic, InvokeRequest request, const nlohmann::json& fields, ReplyTo reply,

@@ -295,6 +295,7 @@ struct Transport::Impl {
       out.payload = std::move(message->payload);
       out.retained = message->retain;
       out.reply = ReplyTo{std::move(message->response_topic), std::move(message->correlation)};
+      out.traceparent = std::move(message->traceparent);
       return deliver(std::move(out), message->qos, message->packet_id, message->dup);
     }
     if (auto* ack = std::get_if<wire::PubAck>(&packet)) return on_puback(ack->packet_id);

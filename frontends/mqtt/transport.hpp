@@ -24,6 +24,7 @@ struct Message {
   std::string topic;
   std::string payload;
   ReplyTo reply;
+  std::string traceparent;  // an MQTT 5 request's User Property "traceparent"
   bool retained = false;  // delivered from the broker's store of retained messages
   bool too_large = false; // longer than max_payload_bytes: `payload` is empty, the rest was skipped
 };

@@ -7,7 +7,7 @@ namespace {
 // v5 property identifiers we write or read by name.
 enum Property : std::uint8_t {
   session_expiry = 0x11, receive_maximum = 0x21, maximum_packet_size = 0x27, server_keep_alive = 0x13,
-  response_topic = 0x08, correlation_data = 0x09, reason_string = 0x1F, topic_alias = 0x23,
+  response_topic = 0x08, correlation_data = 0x09, reason_string = 0x1F, topic_alias = 0x23, user_property = 0x26,
 };
 
 void put_u16(std::string& out, std::uint16_t value) {
@@ -277,6 +277,12 @@ Packet decode(std::uint8_t first, std::string_view body, int version) {
             case response_topic: message.response_topic = property.field(); break;
             case correlation_data: message.correlation = property.field(); break;
             case topic_alias: throw ProtocolError("a topic alias, which we never allowed");
+            case user_property: {
+              auto key = property.field();
+              auto value = property.field();
+              if (key == "traceparent") message.traceparent = std::move(value);
+              break;
+            }
             default: return false;
           }
           return true;

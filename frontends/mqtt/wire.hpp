@@ -83,6 +83,7 @@ struct Publish {
   std::uint16_t packet_id = 0;
   std::string response_topic;  // v5 Response Topic
   std::string correlation;     // v5 Correlation Data
+  std::string traceparent;     // v5 User Property "traceparent" (W3C trace context)
 };
 
 struct PubAck {

@@ -115,6 +115,10 @@ void AsyncCalls::submit(const std::string& source, InvokeRequest request, AsyncO
     if (options.idempotency_key.size() > max_key_length) {
       throw Error(ErrorCode::invalid_input, "an idempotency key may hold at most 256 characters");
     }
+    // Every attempt joins one trace: the caller's, or one begun here, whose parent span is the acceptance.
+    if (!parse_traceparent(request.traceparent)) {
+      request.traceparent = "00-" + make_trace_id() + "-" + make_span_id() + "-01";
+    }
     if (options.max_attempts == 0) {
       auto settings = engine_.functions->settings(request.function);
       options.max_attempts = settings && settings->max_attempts ? *settings->max_attempts : default_max_attempts;

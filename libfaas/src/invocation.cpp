@@ -33,6 +33,11 @@ void Invocation::fail(std::string type, std::string message) {
   result.clear();
 }
 
+std::string Invocation::traceparent() const {
+  if (trace_id.empty()) return {};
+  return "00-" + trace_id + "-" + span_id + "-" + trace_flags;
+}
+
 std::string Invocation::to_json() const {
   std::string out;
   out.reserve(256 + args.size() + kwargs.size() + result.size() + output.size() + error.size() + traceback.size());
@@ -80,6 +85,10 @@ std::string Invocation::to_json() const {
   append_json_number(out, std::round(duration_ms * 1e6) / 1e6);
   out += ",\"request_id\":";
   append_json_string(out, request_id);
+  if (!trace_id.empty()) {  // hex digits only: nothing to escape
+    out.append(",\"trace_id\":\"").append(trace_id).append("\",\"span_id\":\"").append(span_id).push_back('"');
+    if (!parent_span_id.empty()) out.append(",\"parent_span_id\":\"").append(parent_span_id).push_back('"');
+  }
   out += ",\"stdout\":";
   append_json_string(out, output);
   out += '}';
@@ -113,6 +122,10 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
       request_.request_id = value;
       return true;
     }
+    if (depth_ == 1 && key_ == Key::traceparent) {
+      if (parse_traceparent(value)) request_.traceparent = value;  // an invalid one is ignored, as the spec says
+      return true;
+    }
     if (depth_ == 1 && key_ == Key::version) return fail(wrong_type("a string"));
     if (!capturing()) return depth_ > 1 || key_ == Key::other || fail(wrong_type("a string"));
     separate();
@@ -131,6 +144,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
              : name == "kwargs"     ? Key::kwargs
              : name == "request_id" ? Key::request_id
              : name == "version"    ? Key::version
+             : name == "traceparent" ? Key::traceparent
                                     : Key::other;
       if (key_ == Key::args) request_.args.clear();
       if (key_ == Key::kwargs) request_.kwargs.clear();
@@ -150,7 +164,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
   }
 
  private:
-  enum class Key { none, args, kwargs, request_id, version, other };
+  enum class Key { none, args, kwargs, request_id, version, traceparent, other };
   static constexpr int max_depth = 256;
 
   bool capturing() const { return target_ != nullptr; }
@@ -187,6 +201,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
     if (depth_ == 1 && key_ == Key::kwargs && text == "null") return true;  // "kwargs": null means none
     if (depth_ == 1 && key_ == Key::request_id && text == "null") return true;
     if (depth_ == 1 && key_ == Key::version && text == "null") return true;
+    if (depth_ == 1 && key_ == Key::traceparent && text == "null") return true;
     if (depth_ == 1 && key_ != Key::other) return fail(wrong_type(what));
     return true;
   }
@@ -228,6 +243,7 @@ class InvokeBodyReader : public nlohmann::json_sax<nlohmann::json> {
       case Key::kwargs: return std::string("\"kwargs\" must be an object, not ") + what;
       case Key::request_id: return std::string("\"request_id\" must be a string, not ") + what;
       case Key::version: return std::string("\"version\" must be a positive integer, not ") + what;
+      case Key::traceparent: return std::string("\"traceparent\" must be a string, not ") + what;
       default: return "unexpected value";
     }
   }
@@ -270,6 +286,7 @@ std::string invoke_body(const InvokeRequest& request) {
   auto request_id = nlohmann::json(request.request_id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   body += R"(,"request_id":)" + request_id;
   if (request.version != 0) body += R"(,"version":)" + std::to_string(request.version);
+  if (parse_traceparent(request.traceparent)) body += R"(,"traceparent":")" + request.traceparent + '"';
   body += "}";
   return body;
 }

@@ -27,6 +27,7 @@
 #include "fd_output.hpp"
 #include "runtime/python_runner.hpp"
 #include "runtime/worker_protocol.hpp"
+#include "util/ids.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FAAS_UNDER_ASAN 1
@@ -163,6 +164,12 @@ void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, 
   Invocation record;
   record.args = frame.text();
   record.kwargs = frame.text();
+  record.id = frame.text();
+  if (auto trace = parse_traceparent(frame.text())) {  // this invocation's own span, as the engine made it
+    record.trace_id = std::move(trace->trace_id);
+    record.span_id = std::move(trace->parent_id);
+    record.trace_flags = std::move(trace->flags);
+  }
   fd_output.begin_call();
   runner.run(spec, record, slot);
   if (auto written = fd_output.end_call(); !written.empty()) {

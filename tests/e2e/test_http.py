@@ -18,7 +18,7 @@ from make_wheel import make_wheel
 TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 ADD = "def main(a, b):\n    return a + b\n"
 RECORD_KEYS = {"id", "function", "version", "args", "result", "status", "time_start", "time_end", "duration_ms",
-               "request_id", "stdout"}
+               "request_id", "trace_id", "span_id", "stdout"}
 
 
 def assert_record(record, function, args):
@@ -835,3 +835,36 @@ def test_a_full_disk_never_answers_success_without_a_record(start_http, small_di
     assert response.status_code == 200 and response.json()["result"] == "back"
     assert server.get(f"/admin/invocations/{response.json()['id']}").status_code == 200
     assert server.stop() == 0
+
+
+TRACED = """
+import faas_context
+
+def main():
+    return {"traceparent": faas_context.traceparent(), "invocation_id": faas_context.invocation_id()}
+"""
+
+
+@pytest.mark.parametrize("isolation", ["process", "inprocess"])
+def test_a_traceparent_sent_in_comes_back_in_the_record_and_reaches_the_function(start_http, isolation):
+    server = start_http("--isolation", isolation, "--log-level", "info")  # info: the access log
+    server.upload("traced", TRACED)
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    record = server.invoke("traced", headers={"traceparent": f"00-{trace_id}-{parent}-01"}).json()
+    assert record["trace_id"] == trace_id and record["parent_span_id"] == parent, record
+    assert re.fullmatch("[0-9a-f]{16}", record["span_id"]) and record["span_id"] != parent
+    # The function sees its own span as the parent of what it calls, in the same trace.
+    assert record["result"] == {"traceparent": f"00-{trace_id}-{record['span_id']}-01", "invocation_id": record["id"]}
+    deadline = time.monotonic() + 5  # the log is flushed every second
+    while f"trace={trace_id}" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"trace={trace_id}" in server.log()
+
+    # None sent (or a malformed one): the call starts a trace of its own.
+    for headers in ({}, {"traceparent": "00-not-a-trace-01"}):
+        fresh = server.invoke("traced", headers=headers).json()
+        assert re.fullmatch("[0-9a-f]{32}", fresh["trace_id"]) and fresh["trace_id"] != trace_id
+        assert "parent_span_id" not in fresh
+    # In the body too, for clients that cannot set headers; the header wins when both are there.
+    body = {"args": [], "traceparent": f"00-{trace_id}-{parent}-00"}
+    assert server.post("/function/traced", json=body).json()["trace_id"] == trace_id

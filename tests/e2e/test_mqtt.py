@@ -266,6 +266,12 @@ def test_mqtt5_response_topic_and_correlation_data(server, broker):
         assert "not found" in c5.expect("my/replies/42")["error"]
         assert c5.last.properties.CorrelationData == b"oops"
         assert "not found" in c5.expect("faas/response/error")["error"]
+        # A traceparent in a User Property continues that trace.
+        traced = Properties(PacketTypes.PUBLISH)
+        traced.UserProperty = [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+        c5.publish("faas/invoke/calc", {"args": [1, 1], "request_id": "traced"}, properties=traced)
+        record = c5.expect("faas/response/invoke/calc", where=lambda b: b.get("request_id") == "traced")
+        assert record["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and record["parent_span_id"] == "00f067aa0ba902b7"
         # A Response Topic among the request topics would make the answer a request: refused.
         properties.ResponseTopic = "faas/admin/delete/calc"
         c5.publish("faas/invoke/calc", {"args": [1, 1], "request_id": "reflect"}, properties=properties)

@@ -25,6 +25,7 @@ struct InvokeRequest {
   std::uint64_t version = 0; // 0: the function's current version; else that one, among those kept
   std::string trigger;       // what made the call when not a client ("schedule"); empty otherwise
   unsigned attempt = 0;      // an asynchronous call's attempt (1, 2, ...); 0 for a call made once
+  std::string traceparent;   // a W3C traceparent the call continues; empty or invalid: it starts a trace
 };
 
 // A request a frontend has acknowledged and must answer even across a crash (Engine::accept).
@@ -80,6 +81,10 @@ struct Invocation {
   std::string trigger;          // "schedule" for a call the engine made by itself; empty for a client's
   unsigned attempt = 0;         // an asynchronous call's attempt (1, 2, ...); 0 (left out) for a call made once
   std::string request_id;
+  std::string trace_id;         // W3C trace context: the trace this call belongs to (32 hex digits),
+  std::string span_id;          // this call's own span (16 hex digits),
+  std::string parent_span_id;   // and the caller's span, when the request carried a traceparent
+  std::string trace_flags = "01";  // the caller's flags, passed on (not in the record)
   std::string args = "[]";      // JSON text
   std::string kwargs;           // JSON text; empty when the call had none
   InvocationStatus status = InvocationStatus::success;
@@ -93,6 +98,8 @@ struct Invocation {
   double duration_ms = 0;       // measured on a steady clock around the call itself
 
   bool ok() const noexcept { return status == InvocationStatus::success; }
+  // "00-<trace_id>-<span_id>-<flags>": the traceparent a call this one makes should carry.
+  std::string traceparent() const;
   // Marks the invocation failed: status error, no result.
   void fail(std::string type, std::string message);
   // The record as compact JSON text, in the contract's field names and time format.

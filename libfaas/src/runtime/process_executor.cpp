@@ -323,7 +323,12 @@ bool ProcessExecutor::run_inline(Call& call) {
 ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::vector<Call*>& calls) {
   std::string out;
   for (Call* call : calls) {
-    wire::FrameWriter(out, wire::Kind::call).text(call->request.args).text(call->request.kwargs).finish();
+    wire::FrameWriter(out, wire::Kind::call)
+        .text(call->request.args)
+        .text(call->request.kwargs)
+        .text(call->record.id)
+        .text(call->record.traceparent())
+        .finish();
   }
   WorkerProcess& process = *worker.process;
   Exchange result;

@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace faas::runtime {
 
 thread_local OutputBuffer* current_output = nullptr;
+thread_local const Invocation* current_invocation = nullptr;
 
 void OutputBuffer::append(std::string_view data) {
   if (text.size() >= limit) {
@@ -168,6 +169,37 @@ PyObject* capture_write(PyObject* original, PyObject* text) {
 
 PyMethodDef capture_write_def = {"write", capture_write, METH_O, "Write to the current invocation's output."};
 
+// faas_context: what a function may ask about the call it runs. None outside a call (at import, say).
+PyObject* text_or_none(const std::string& text) {
+  if (text.empty()) Py_RETURN_NONE;
+  return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+}
+
+PyObject* context_traceparent(PyObject*, PyObject*) {
+  return current_invocation ? text_or_none(current_invocation->traceparent()) : text_or_none({});
+}
+PyObject* context_trace_id(PyObject*, PyObject*) {
+  return current_invocation ? text_or_none(current_invocation->trace_id) : text_or_none({});
+}
+PyObject* context_span_id(PyObject*, PyObject*) {
+  return current_invocation ? text_or_none(current_invocation->span_id) : text_or_none({});
+}
+PyObject* context_invocation_id(PyObject*, PyObject*) {
+  return current_invocation ? text_or_none(current_invocation->id) : text_or_none({});
+}
+
+PyMethodDef context_methods[] = {
+    {"traceparent", context_traceparent, METH_NOARGS,
+     "The W3C traceparent for calls this invocation makes: its trace id and its own span id."},
+    {"trace_id", context_trace_id, METH_NOARGS, "The id of the trace this invocation belongs to."},
+    {"span_id", context_span_id, METH_NOARGS, "This invocation's span id."},
+    {"invocation_id", context_invocation_id, METH_NOARGS, "This invocation's record id."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef context_module = {PyModuleDef_HEAD_INIT, "faas_context",
+                              "What a libfaas function may ask about the invocation it runs.", -1, context_methods,
+                              nullptr, nullptr, nullptr, nullptr};
+
 }  // namespace
 
 PythonHost& PythonHost::get(const std::filesystem::path& program) {
@@ -214,6 +246,11 @@ void PythonHost::bootstrap() {
     unload_ = globals["unload"];
     format_traceback_ = globals["format_traceback"];
     timeout_error_ = globals["Timeout"];
+
+    // Functions `import faas_context` to read their call's trace context (docs/functions.md#traces).
+    py::object context = py::reinterpret_steal<py::object>(PyModule_Create(&context_module));
+    if (!context) throw py::error_already_set();
+    py::module_::import("sys").attr("modules")["faas_context"] = context;
 
     capture_stream_ = globals["CaptureStream"];
     install_capture("stdout");

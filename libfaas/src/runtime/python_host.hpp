@@ -13,6 +13,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include "faas/invocation.hpp"
+
 namespace faas::runtime {
 
 // Where a thread's printed output goes while it runs a function; nullptr outside a call (output then goes to
@@ -25,6 +27,8 @@ struct OutputBuffer {
   std::string take();  // the text, with a marker when it was cut
 };
 extern thread_local OutputBuffer* current_output;
+// The invocation a thread runs, for the module `faas_context` functions import; nullptr outside a call.
+extern thread_local const Invocation* current_invocation;
 
 // "lib/python3.11/site-packages": where a virtualenv for the Python libfaas was built against keeps its packages.
 // Needs no interpreter, so a server that runs functions in worker processes never starts one.

@@ -19,11 +19,13 @@ void cap(std::string& text, std::size_t limit) {
 }
 
 // What a thread is doing while it runs a call or an import: its output goes to `output`, its deadline is in
-// `slot`, both undone on every way out.
+// `slot`, the call it runs (for faas_context) is `call`, all undone on every way out.
 class CallScope {
  public:
-  CallScope(CallSlot& slot, OutputBuffer& output, std::chrono::milliseconds timeout) : slot_(slot) {
+  CallScope(CallSlot& slot, OutputBuffer& output, std::chrono::milliseconds timeout, const Invocation* call = nullptr)
+      : slot_(slot) {
     current_output = &output;
+    current_invocation = call;
     slot_.begin(timeout);
   }
   ~CallScope() { finish(); }
@@ -36,6 +38,7 @@ class CallScope {
     open_ = false;
     interrupted_ = slot_.end();
     current_output = nullptr;
+    current_invocation = nullptr;
     return interrupted_;
   }
 
@@ -186,7 +189,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
   py::object result;
   bool called = false, timed_out = false;
   {
-    CallScope scope(slot, output, function.timeout);
+    CallScope scope(slot, output, function.timeout, &record);
     std::string error;
     const Loaded* loaded = find_main(function, error);
     if (loaded == nullptr) {

@@ -38,7 +38,43 @@ std::string format_uuid(std::uint64_t hi, std::uint64_t lo) {
   return out;
 }
 
+std::string hex_digits(std::uint64_t word) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, word >>= 4) out[static_cast<std::size_t>(i)] = hex[word & 0xf];
+  return out;
+}
+
+std::uint64_t nonzero_random_word() {
+  for (;;) {
+    if (auto word = random_word()) return word;
+  }
+}
+
+bool lower_hex(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
 }  // namespace
+
+std::string make_trace_id() { return hex_digits(nonzero_random_word()) + hex_digits(random_word()); }
+
+std::string make_span_id() { return hex_digits(nonzero_random_word()); }
+
+std::optional<TraceParent> parse_traceparent(std::string_view header) {
+  // version(2) - trace-id(32) - parent-id(16) - flags(2), and for versions after 00 maybe "-" and more.
+  if (header.size() < 55 || header[2] != '-' || header[35] != '-' || header[52] != '-') return std::nullopt;
+  auto version = header.substr(0, 2);
+  if (!lower_hex(version) || version == "ff") return std::nullopt;
+  if (header.size() > 55 && (version == "00" || header[55] != '-')) return std::nullopt;
+  TraceParent parsed{std::string(header.substr(3, 32)), std::string(header.substr(36, 16)),
+                     std::string(header.substr(53, 2))};
+  if (!lower_hex(parsed.trace_id) || !lower_hex(parsed.parent_id) || !lower_hex(parsed.flags)) return std::nullopt;
+  if (parsed.trace_id == std::string(32, '0') || parsed.parent_id == std::string(16, '0')) return std::nullopt;
+  return parsed;
+}
 
 std::string make_uuid4() { return format_uuid(random_word(), random_word()); }
 

@@ -2,6 +2,7 @@
 
 #include "faas/error.hpp"
 #include "faas/invocation.hpp"
+#include "util/ids.hpp"
 
 namespace faas {
 namespace {
@@ -93,6 +94,36 @@ TEST(InvocationRecord, FormatsLocalTimeWithMicroseconds) {
   EXPECT_EQ(text[4], '-');
   EXPECT_EQ(text[10], ' ');
   EXPECT_EQ(text[19], '.');
+}
+
+TEST(InvokeBody, KeepsAValidTraceparentAndIgnoresAnInvalidOne) {
+  const std::string valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  EXPECT_EQ(parse(R"({"traceparent": ")" + valid + R"("})").traceparent, valid);
+  EXPECT_EQ(parse(R"({"traceparent": "00-xyz-01"})").traceparent, "");
+  EXPECT_EQ(parse(R"({"traceparent": null})").traceparent, "");
+  EXPECT_EQ(parse_error(R"({"traceparent": 1})"), ErrorCode::invalid_input);
+  InvokeRequest request;
+  request.traceparent = valid;
+  EXPECT_EQ(parse(invoke_body(request)).traceparent, valid) << "kept in the inbox with the call";
+}
+
+TEST(Traceparent, ReadsTheFourFieldsAndRefusesWhatTheSpecRefuses) {
+  auto parsed = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(parsed->parent_id, "00f067aa0ba902b7");
+  EXPECT_EQ(parsed->flags, "01");
+  EXPECT_TRUE(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later"));  // a later version
+  for (const char* bad : {"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // extra on version 00
+                          "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                          "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                          "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                          "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g"}) {
+    EXPECT_FALSE(parse_traceparent(bad)) << bad;
+  }
+  EXPECT_EQ(make_trace_id().size(), 32u);
+  EXPECT_EQ(make_span_id().size(), 16u);
 }
 
 }  // namespace
