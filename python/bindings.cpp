@@ -426,6 +426,10 @@ PYBIND11_MODULE(_core, module) {
       .def("status", [](PyEngine& self) {
             return to_python(self.without_gil([](faas::Engine& engine) { return engine.status(); }));
           }, "Server status: uptime, CPU and memory use, loaded functions, invocation counts (the /admin/status shape).")
+      .def("stats", [](PyEngine& self) {
+            return to_python(self.without_gil([](faas::Engine& engine) { return engine.stats(); }));
+          }, "Calls, errors and duration percentiles per function and minute over the last hour, and the server's "
+             "CPU and memory per minute (the /admin/stats shape).")
       .def("close", &PyEngine::close,
            "Stops taking invocations, lets running ones finish, commits every record. Idempotent.")
       .def_property_readonly("closed", &PyEngine::closed)

@@ -13,6 +13,7 @@ packages=(
   libseccomp-dev util-linux  # the workers' sandbox (its seccomp filter; setpriv for the tests' non-root server)
   mosquitto mosquitto-clients
   python3-pytest python3-requests python3-paho-mqtt
+  python3-prometheus-client  # the tests parse /metrics with it
   curl wrk
   clang libclang-rt-14-dev   # the libFuzzer targets (scripts/fuzz.sh)
   openssl                    # certificates for the MQTT TLS test

@@ -455,10 +455,14 @@ void Api::handle(Request request, Reply reply) {
         return json_response(200, status.dump());
       });
     }
+    if (path == "/admin/stats") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this] { return json_response(200, json(engine_.stats()).dump()); });
+    }
     if (path == "/metrics") {
       if (!get) return reply(method_not_allowed("GET"));
       return offload(std::move(reply), [this] {
-        Response response = json_response(200, metrics_.render(engine_.status()));
+        Response response = json_response(200, metrics_.render(engine_.status(), engine_.stats()));
         response.content_type = "text/plain; version=0.0.4; charset=utf-8";
         return response;
       });
@@ -486,7 +490,6 @@ void Api::invoke(InvokeRequest invoke_request, Reply reply) {
   engine_.invoke_async(std::move(invoke_request), [this, reply = std::move(reply)](Outcome<InvocationResult> outcome) {
     if (!outcome.ok()) return reply(from_error(outcome.error()));
     const auto& record = outcome.value().record;
-    metrics_.record_invocation(record.function, record.ok(), record.duration_ms);
     auto response = json_response(200, std::move(outcome.value().json));
     response.trace_id = record.trace_id;
     reply(std::move(response));

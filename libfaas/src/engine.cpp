@@ -85,6 +85,7 @@ EngineState::EngineState(EngineConfig cfg)
 void EngineState::committed(const Invocation& record, const std::string& json, bool stored) {
   completed.fetch_add(1, std::memory_order_relaxed);
   if (!record.ok() || !stored) failed.fetch_add(1, std::memory_order_relaxed);
+  call_stats.record(record.function, record.ok() && stored, record.duration_ms, record.time_end);
   if (stored) feed.publish(record.id, record.function, json);
   std::lock_guard lock(running_mutex);
   running.erase(record.id);
@@ -331,6 +332,8 @@ std::shared_ptr<RecordFollower> Engine::follow(FollowOptions options, std::funct
   return follower;
 }
 
+Stats Engine::stats() const { return impl_->call_stats.snapshot(std::chrono::system_clock::now()); }
+
 std::vector<FunctionVersion> Engine::versions(std::string_view name) const {
   info(name);  // not_found / invalid_name
   return impl_->functions->versions(std::string(name));
@@ -393,6 +396,9 @@ Status Engine::status() const {
   status.in_flight = engine.in_flight.load();
   status.scheduled = engine.scheduled.load();
   status.queued = engine.executor->queued();
+  auto workers = engine.executor->workers();
+  status.workers = workers.total;
+  status.workers_busy = workers.busy;
   status.isolation = std::string(to_string(engine.config.isolation));
   status.timestamp = format_local_time(Invocation::Clock::now());
   return status;

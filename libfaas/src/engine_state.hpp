@@ -18,6 +18,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "async_calls.hpp"
+#include "call_stats.hpp"
 #include "envs/venv_cache.hpp"
 #include "faas/config.hpp"
 #include "faas/function_info.hpp"
@@ -50,7 +51,8 @@ struct EngineState {
   std::unique_ptr<store::FunctionStore> functions;
   std::unique_ptr<runtime::Executor> executor;
   std::unique_ptr<envs::VenvCache> venvs;
-  RecordFeed feed;  // before the log, whose writer publishes to it
+  RecordFeed feed;        // before the log, whose writer publishes to it
+  CallStats call_stats;   // and counts in it
   std::unique_ptr<store::RecordLog> log;
   std::unique_ptr<FunctionRegistry> registry;
   sysinfo::Sampler sampler;

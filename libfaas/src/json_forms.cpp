@@ -1,4 +1,8 @@
-// The JSON forms of the engine's vocabulary (function info, status) and the small conversions the façade offers.
+// The JSON forms of the engine's vocabulary (function info, status, stats) and the small conversions the façade offers.
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
 #include <nlohmann/json.hpp>
 
 #include "faas/config.hpp"
@@ -72,8 +76,54 @@ void to_json(nlohmann::json& out, const Status& status) {
          {"invocations",
           {{"total", status.invocations}, {"errors", status.invocation_errors}, {"in_flight", status.in_flight}, {"queued", status.queued},
            {"scheduled", status.scheduled}}},
+         {"workers", {{"total", status.workers}, {"busy", status.workers_busy}}},
          {"isolation", status.isolation},
          {"timestamp", status.timestamp}};
+}
+
+namespace {
+
+std::string iso_minute(std::int64_t minute) {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::time_point(std::chrono::minutes(minute)));
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%MZ", &utc);
+  return text;
+}
+
+double round3(double value) { return std::round(value * 1000) / 1000; }
+
+nlohmann::json minute_json(const MinuteStats& m) {
+  return {{"minute", iso_minute(m.minute)}, {"calls", m.calls},           {"errors", m.errors},
+          {"p50_ms", round3(m.p50_ms)},     {"p95_ms", round3(m.p95_ms)}, {"p99_ms", round3(m.p99_ms)}};
+}
+
+}  // namespace
+
+void to_json(nlohmann::json& out, const Stats& stats) {
+  out = nlohmann::json::object();
+  out["minute"] = iso_minute(stats.minute);
+  auto& functions = out["functions"] = nlohmann::json::object();
+  for (const auto& function : stats.functions) {
+    auto minutes = nlohmann::json::array();
+    for (const auto& m : function.minutes) minutes.push_back(minute_json(m));
+    auto hour = minute_json(function.hour);
+    hour.erase("minute");
+    functions[function.name] = {{"minutes", std::move(minutes)}, {"hour", std::move(hour)},
+                                {"successes", function.successes}, {"errors", function.errors}};
+  }
+  auto server = nlohmann::json::array();
+  for (const auto& m : stats.server) {
+    nlohmann::json minute{{"minute", iso_minute(m.minute)}};
+    if (m.sampled) {
+      minute["cpu_percent"] = round3(m.cpu_percent);
+      minute["process_cpu_percent"] = round3(m.process_cpu_percent);
+      minute["process_rss_mb"] = round3(m.process_rss_mb);
+    }
+    server.push_back(std::move(minute));
+  }
+  out["server"] = std::move(server);
 }
 
 }  // namespace faas

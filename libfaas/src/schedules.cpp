@@ -69,6 +69,7 @@ void schedule_loop(EngineState& engine) {
     auto now = system_clock::now();
     if (now < next) continue;
     lock.unlock();
+    engine.call_stats.sample_server(now);
     try {
       fire_schedules(engine, now);
     } catch (const std::exception& e) {

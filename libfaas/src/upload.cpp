@@ -191,6 +191,7 @@ void remove_function(EngineState& engine, std::string_view name) {
     throw Error(ErrorCode::not_found, "function '" + name_text + "' not found");
   }
   engine.registry->erase(name_text);
+  engine.call_stats.forget(name_text);
   engine.executor->retire(name_text, 0);
   for (const auto& pinned : engine.registry->erase_pinned(name_text)) engine.executor->retire(pinned, 0);
   auto trash = engine.functions_dir / (std::string(trash_prefix) + make_uuid4());

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 import requests
 
 from make_wheel import make_wheel
@@ -434,6 +435,7 @@ def test_async_invocation(http_server):
     assert answer.status_code == 200
     record = answer.json()
     assert record.pop("attempt") == 1  # an asynchronous call's records say which attempt they are
+    assert len(record.pop("parent_span_id")) == 16  # its attempts are spans under the call's acceptance
     assert_record(record, "slow", [7])
     assert record["id"] == accepted["id"] and record["result"] == 7 and record["request_id"] == "async-1"
     assert_error(http_server.get("/admin/invocations/" + str(uuid.uuid4())), 404)
@@ -444,27 +446,41 @@ def test_metrics_are_prometheus_text(http_server, calc):
     http_server.invoke("calc", 1, 2)
     response = http_server.get("/metrics")
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    types, samples = {}, {}
-    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
-                        r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
-    for line in response.text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in {"counter", "gauge", "histogram"}
-            types[name] = kind
-        elif line.startswith("# HELP "):
-            continue
-        else:
-            found = sample.match(line)
-            assert found, f"not a Prometheus sample: {line!r}"
-            name = found.group(1)
-            base = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
-            assert base in types, f"{name} has no TYPE"
-            samples[name + (found.group(2) or "")] = float(found.group(4))
-    assert samples['faas_invocations_total{function="calc",status="success"}'] >= 1
-    assert samples['faas_invocation_duration_seconds_bucket{function="calc",le="+Inf"}'] >= 1
-    assert "faas_invocations_in_flight" in samples and "faas_http_connections" in samples
-    assert types["faas_invocation_duration_seconds"] == "histogram"
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert samples[("faas_invocations_total", (("function", "calc"), ("status", "success")))] >= 1
+    assert samples[("faas_invocation_duration_seconds_bucket", (("function", "calc"), ("le", "+Inf")))] >= 1
+    assert families["faas_invocation_duration_seconds"].type == "histogram"
+    assert families["faas_invocations"].type == "counter"
+    for gauge in ("faas_invocations_in_flight", "faas_invocations_queued", "faas_workers", "faas_http_connections",
+                  "faas_process_resident_memory_bytes"):
+        assert families[gauge].type == "gauge", gauge
+    assert samples[("faas_process_resident_memory_bytes", ())] > 1e6
+
+
+def test_stats_count_each_functions_calls_errors_and_durations_of_the_last_hour(start_http):
+    server = start_http("--isolation", "inprocess")
+    server.upload("add", ADD)
+    server.upload("boom", "def main():\n    raise ValueError('no')\n")
+    for i in range(5):
+        server.invoke("add", i, 1)
+    server.invoke("boom")
+    server.post("/function/add", json={"args": [1, 2]}, headers={"X-Faas-Async": "true"})  # counted too
+    deadline = time.monotonic() + 10
+    while True:
+        stats = server.get("/admin/stats").json()
+        if stats["functions"]["add"]["hour"]["calls"] == 6 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    add, boom = stats["functions"]["add"], stats["functions"]["boom"]
+    assert len(add["minutes"]) == 60 and len(stats["server"]) == 60
+    assert add["minutes"][-1]["minute"] == stats["minute"]
+    assert add["hour"]["calls"] == 6 and add["hour"]["errors"] == 0 and add["successes"] == 6
+    assert 0 < add["hour"]["p50_ms"] <= add["hour"]["p95_ms"] <= add["hour"]["p99_ms"] < 1000
+    assert sum(m["calls"] for m in add["minutes"]) == 6
+    assert boom["hour"] == {**boom["hour"], "calls": 1, "errors": 1}
+    server.delete("/admin/functions/boom")
+    assert "boom" not in server.get("/admin/stats").json()["functions"]
 
 
 def test_root_redirects_to_the_dashboard(http_server):

@@ -50,6 +50,7 @@ def test_follow_gives_records_as_they_commit_and_resumes_after_an_id(engine):
     engine.invoke("other", [0, 0])
     assert [next(follower)["id"] for _ in range(3)] == first
     assert [next(everything)["function"] for _ in range(4)] == ["calc"] * 3 + ["other"]
+    assert engine.stats()["functions"]["calc"]["hour"]["calls"] == 3
     follower.close()
     with pytest.raises(StopIteration):
         next(follower)

@@ -28,6 +28,7 @@
 #include "faas/function_info.hpp"
 #include "faas/function_settings.hpp"
 #include "faas/invocation.hpp"
+#include "faas/stats.hpp"
 #include "faas/status.hpp"
 
 namespace faas {
@@ -157,6 +158,9 @@ class Engine {
   std::vector<std::string> run_schedules(std::chrono::system_clock::time_point minute);
 
   Status status() const;
+  // Calls per function and minute over the last hour, with errors and duration percentiles, totals since start,
+  // and the server's CPU and memory per minute (faas/stats.hpp). In memory: it starts empty with the engine.
+  Stats stats() const;
   const EngineConfig& config() const noexcept;
 
   // Stops taking invocations and waits until those queued and running are answered (each bounded by its

@@ -27,6 +27,8 @@ struct Status {
   std::uint64_t in_flight = 0;           // accepted, not yet completed
   std::uint64_t queued = 0;              // of which waiting for an executor thread
   std::uint64_t scheduled = 0;           // calls fired by functions' schedules since start
+  std::size_t workers = 0;               // worker processes alive (process isolation; 0 in-process)
+  std::size_t workers_busy = 0;          // of which running calls or starting
   std::string isolation;
   std::string timestamp;                 // local time, "YYYY-MM-DD HH:MM:SS.ffffff"
 };

@@ -81,6 +81,11 @@ class Executor {
   virtual std::size_t loaded_count() const = 0;
   // Calls queued but not yet started.
   virtual std::size_t queued() const = 0;
+  // Worker processes alive, and of those the ones running calls or starting (none in-process).
+  struct WorkerCount {
+    std::size_t total = 0, busy = 0;
+  };
+  virtual WorkerCount workers() const { return {}; }
   // Finishes what is queued and running, then stops. Idempotent.
   virtual void stop() = 0;
 };

@@ -536,6 +536,16 @@ std::size_t ProcessExecutor::queued() const {
   return queued_;
 }
 
+Executor::WorkerCount ProcessExecutor::workers() const {
+  std::lock_guard lock(mutex_);
+  WorkerCount count;
+  for (const auto& [name, pool] : pools_) {
+    count.total += pool->workers.size();
+    for (const auto& worker : pool->workers) count.busy += worker->busy;
+  }
+  return count;
+}
+
 void ProcessExecutor::manage() {
   std::unique_lock lock(mutex_);
   auto wanted = [&] {  // spares to have: fewer once stopping, but never fewer than callers waiting for one

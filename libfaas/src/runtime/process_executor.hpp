@@ -34,6 +34,7 @@ class ProcessExecutor final : public Executor {
   void retire(const std::string& name, std::uint64_t keep_revision) override;
   std::size_t loaded_count() const override;
   std::size_t queued() const override;
+  WorkerCount workers() const override;
   void stop() override;
 
  private:
