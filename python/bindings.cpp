@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -191,8 +192,9 @@ py::object upload(PyEngine& self, const std::string& name, py::handle code, std:
   return to_python(info);
 }
 
-py::object invoke(PyEngine& self, const std::string& name, py::object args, py::object kwargs,
-                  std::optional<std::string> request_id, std::optional<std::uint64_t> version) {
+// The request of invoke() and stream(), from their Python arguments.
+faas::InvokeRequest invoke_request(const std::string& name, const py::object& args, const py::object& kwargs,
+                                   std::optional<std::string> request_id, std::optional<std::uint64_t> version) {
   faas::InvokeRequest request;
   request.function = name;
   if (version) {
@@ -210,10 +212,78 @@ py::object invoke(PyEngine& self, const std::string& name, py::object args, py::
     request.kwargs = arguments_text(kwargs, "kwargs");
   }
   if (request_id) request.request_id = std::move(*request_id);
+  return request;
+}
+
+py::object invoke(PyEngine& self, const std::string& name, py::object args, py::object kwargs,
+                  std::optional<std::string> request_id, std::optional<std::uint64_t> version) {
+  auto request = invoke_request(name, args, kwargs, std::move(request_id), version);
   std::string record =
       self.without_gil([&](faas::Engine& engine) { return engine.invoke(std::move(request)).json; });
   return json_text_to_python(record);
 }
+
+// Engine.stream(): an iterator over the chunks of a streaming function as it yields them; its record is `record`
+// once the iterator is exhausted (a function that returns a value yields nothing, and its record is there).
+class PyChunks {
+ public:
+  PyChunks(PyEngine& engine, faas::InvokeRequest request) : state_(std::make_shared<State>()) {
+    request.on_chunk = [state = state_](std::string_view chunk) {
+      std::lock_guard lock(state->mutex);
+      state->chunks.emplace_back(chunk);
+      state->changed.notify_all();
+    };
+    engine.without_gil([&](faas::Engine& e) {
+      e.invoke_async(std::move(request), [state = state_](faas::Outcome<faas::InvocationResult> outcome) {
+        std::lock_guard lock(state->mutex);
+        if (outcome.ok()) {
+          state->record = std::move(outcome.value().json);
+        } else {
+          state->error = outcome.error();
+        }
+        state->changed.notify_all();
+      });
+    });
+  }
+
+  py::object next() {
+    std::unique_lock lock(state_->mutex);
+    while (state_->chunks.empty() && !state_->record && !state_->error) {
+      lock.unlock();
+      {
+        py::gil_scoped_release nogil;
+        std::unique_lock wait_lock(state_->mutex);
+        state_->changed.wait_for(wait_lock, std::chrono::milliseconds(200), [&] {
+          return !state_->chunks.empty() || state_->record || state_->error;
+        });
+      }
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      lock.lock();
+    }
+    if (!state_->chunks.empty()) {
+      auto chunk = std::move(state_->chunks.front());
+      state_->chunks.pop_front();
+      lock.unlock();
+      return json_text_to_python(chunk);
+    }
+    if (state_->error) throw *state_->error;
+    if (record_.is_none()) record_ = json_text_to_python(*state_->record);
+    throw py::stop_iteration();
+  }
+
+  py::object record() const { return record_; }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<std::string> chunks;
+    std::optional<std::string> record;
+    std::optional<faas::Error> error;
+  };
+  std::shared_ptr<State> state_;
+  py::object record_ = py::none();
+};
 
 // settings(name) reads a function's settings; settings(name, timeout=5, env={...}) changes them first.
 py::object settings(PyEngine& self, const std::string& name, const py::kwargs& changes) {
@@ -339,6 +409,11 @@ PYBIND11_MODULE(_core, module) {
     }
   });
 
+  py::class_<PyChunks>(module, "Chunks", "A streaming call's chunks as they come (Engine.stream); then .record.")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", &PyChunks::next)
+      .def_property_readonly("record", &PyChunks::record);
+
   py::class_<PyFollower>(module, "Follower", "Records as they commit (Engine.follow); close() stops it.")
       .def("__iter__", [](py::object self) { return self; })
       .def("__next__", &PyFollower::next)
@@ -377,6 +452,13 @@ PYBIND11_MODULE(_core, module) {
           "Runs main(*args, **kwargs) and returns the invocation record (a dict: id, function, request_id, args, "
           "status, result, error, error_type, traceback, stdout, time_start, time_end, duration_ms). A function that "
           "raises gives status 'error', not an exception; FunctionNotFound, InvalidName and Overloaded are raised.")
+      .def("stream", [](PyEngine& self, const std::string& name, py::object args, py::object kwargs,
+                        std::optional<std::string> request_id, std::optional<std::uint64_t> version) {
+            return std::make_unique<PyChunks>(self, invoke_request(name, args, kwargs, std::move(request_id), version));
+          }, py::arg("name"), py::arg("args") = py::none(), py::arg("kwargs") = py::none(),
+          py::arg("request_id") = py::none(), py::arg("version") = py::none(), py::keep_alive<0, 1>(),
+          "Runs main(*args, **kwargs) and iterates over what a generator main yields, each chunk as soon as it is "
+          "yielded; the record is the iterator's .record once it is exhausted.")
       .def("remove", [](PyEngine& self, const std::string& name) {
             self.without_gil([&](faas::Engine& engine) { engine.remove(name); });
           }, py::arg("name"), "Deletes a function, its files and its records. Raises FunctionNotFound.")

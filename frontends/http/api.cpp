@@ -300,6 +300,7 @@ void Api::handle(Request request, Reply reply) {
       invoke_request.function = std::move(*invoked);
       parse_invoke_body(request.body, invoke_request);  // Error(invalid_input) → 400
       if (!request.traceparent.empty()) invoke_request.traceparent = std::move(request.traceparent);  // over the body's
+      const bool events = request.accept.find("text/event-stream") != std::string::npos;
       if (auto version = query_param(query, "version")) invoke_request.version = positive_integer(*version, "version");
       if (request.async) {
         auto options = async_options(request, open && !request.credentials_verified &&
@@ -312,11 +313,12 @@ void Api::handle(Request request, Reply reply) {
       }
       if (invoke_request.version != 0) {
         // The first call of a kept version may write its files or build its virtualenv: off the I/O threads.
-        return blocking_([this, invoke_request = std::move(invoke_request), reply = std::move(reply)]() mutable {
-          invoke(std::move(invoke_request), std::move(reply));
+        return blocking_([this, invoke_request = std::move(invoke_request), events,
+                          reply = std::move(reply)]() mutable {
+          invoke(std::move(invoke_request), events, std::move(reply));
         });
       }
-      return invoke(std::move(invoke_request), std::move(reply));
+      return invoke(std::move(invoke_request), events, std::move(reply));
     }
     if (path == "/admin/upload") {
       if (method != "POST") return reply(method_not_allowed("POST"));
@@ -486,13 +488,16 @@ void Api::handle(Request request, Reply reply) {
   }
 }
 
-void Api::invoke(InvokeRequest invoke_request, Reply reply) {
-  engine_.invoke_async(std::move(invoke_request), [this, reply = std::move(reply)](Outcome<InvocationResult> outcome) {
-    if (!outcome.ok()) return reply(from_error(outcome.error()));
-    const auto& record = outcome.value().record;
+void Api::invoke(InvokeRequest invoke_request, bool events, Reply reply) {
+  // A function that streams (a generator) answers as it yields; any other answers once, as always.
+  auto stream = std::make_shared<CallStream>(events, std::move(reply));
+  if (events) stream->begin();
+  invoke_request.on_chunk = [stream](std::string_view chunk) { stream->chunk(chunk); };
+  engine_.invoke_async(std::move(invoke_request), [stream](Outcome<InvocationResult> outcome) {
+    if (!outcome.ok()) return stream->finish(from_error(outcome.error()));
     auto response = json_response(200, std::move(outcome.value().json));
-    response.trace_id = record.trace_id;
-    reply(std::move(response));
+    response.trace_id = outcome.value().record.trace_id;
+    stream->finish(std::move(response));
   });
 }
 

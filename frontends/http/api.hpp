@@ -32,6 +32,7 @@ struct Request {
   std::string callback_url;   // X-Callback-Url
   std::string last_event_id;  // Last-Event-ID: where a reconnecting event stream resumes
   std::string traceparent;    // W3C trace context of the caller
+  std::string accept;         // Accept
   std::string body;
 };
 
@@ -67,7 +68,8 @@ class Api {
 
  private:
   // Neither throws: from here on every failure goes to `reply`.
-  void invoke(InvokeRequest invoke_request, Reply reply);
+  // `events`: the client accepts text/event-stream (a streaming function's chunks come as events).
+  void invoke(InvokeRequest invoke_request, bool events, Reply reply);
   void invoke_detached(InvokeRequest invoke_request, AsyncOptions options, Reply reply);
   // The options of an X-Faas-Async call from its headers; `anonymous`: the caller gave no credentials (an open
   // function). Throws Error(invalid_input).

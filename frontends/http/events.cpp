@@ -1,5 +1,7 @@
 #include "events.hpp"
 
+#include "api.hpp"
+
 #include <utility>
 
 namespace faas::http {
@@ -49,6 +51,77 @@ std::string RecordEvents::take(bool& ended) {
     ended_ = true;
   }
   return out;
+}
+
+CallStream::CallStream(bool events, std::function<void(Response)> answer)
+    : events_(events), answer_(std::move(answer)) {}
+
+void CallStream::begin() {
+  std::function<void(Response)> answer;
+  {
+    std::lock_guard lock(mutex_);
+    pending_ = ": streaming\n\n";  // the comment makes the stream start at once
+    answer = std::exchange(answer_, {});
+  }
+  Response response;
+  response.content_type = "text/event-stream";
+  response.events = shared_from_this();
+  answer(std::move(response));
+}
+
+void CallStream::chunk(std::string_view json) {
+  std::function<void(Response)> answer;
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mutex_);
+    ++chunks_;
+    if (events_) {
+      pending_ += sse_event(json, {}, "chunk");
+    } else {
+      pending_.append(R"({"chunk":)").append(std::to_string(chunks_)).append(R"(,"data":)").append(json).append("}\n");
+    }
+    answer = std::exchange(answer_, {});  // the first chunk of an NDJSON answer starts it
+    if (!answer) wake = wake_;
+  }
+  if (answer) {
+    Response response;
+    response.content_type = "application/x-ndjson";
+    response.events = shared_from_this();
+    answer(std::move(response));
+  } else if (wake) {
+    wake();
+  }
+}
+
+void CallStream::finish(Response response) {
+  std::function<void(Response)> answer;
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mutex_);
+    answer = std::exchange(answer_, {});
+    if (!answer) {
+      if (events_) {
+        pending_ += sse_event(response.body, {}, response.status == 200 ? "record" : "error");
+      } else {
+        pending_.append(response.body).push_back('\n');
+      }
+      ended_ = true;
+      wake = wake_;
+    }
+  }
+  if (answer) return answer(std::move(response));  // nothing was streamed: the whole answer, as usual
+  if (wake) wake();
+}
+
+void CallStream::start(std::function<void()> wake) {
+  std::lock_guard lock(mutex_);
+  wake_ = std::move(wake);
+}
+
+std::string CallStream::take(bool& ended) {
+  std::lock_guard lock(mutex_);
+  ended = ended_ && pending_.empty();
+  return std::exchange(pending_, {});
 }
 
 }  // namespace faas::http

@@ -319,6 +319,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.callback_url = std::string(message["X-Callback-Url"]);
     request.last_event_id = std::string(message["Last-Event-ID"]);
     request.traceparent = std::string(message["traceparent"]);
+    request.accept = std::string(message[bhttp::field::accept]);
     request.body = std::move(message.body());
     method_ = loggable(request.method);
     target_ = loggable(request.target);
@@ -343,7 +344,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(Response answer, bool counted) {
     if (answer.credentials_accepted) verified_authorization_ = std::move(last_authorization_);
-    if (answer.events && answer.status == 200) return start_events(std::move(answer.events), counted);
+    if (answer.events && answer.status == 200) {
+      return start_events(std::move(answer.events), answer.content_type, counted);
+    }
     trace_id_ = std::move(answer.trace_id);
     response_ = {};
     response_.version(11);
@@ -390,13 +393,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // An event stream (events.hpp): the header, then the source's bytes as they come, until the source ends it or
   // the client goes away (a write fails or times out). It is the connection's last response.
-  void start_events(std::shared_ptr<EventSource> events, bool counted) {
+  void start_events(std::shared_ptr<EventSource> events, std::string_view content_type, bool counted) {
     events_ = std::move(events);
     events_header_ = {};
     events_header_.version(11);
     events_header_.result(bhttp::status::ok);
     events_header_.set(bhttp::field::server, "libfaas");
-    events_header_.set(bhttp::field::content_type, "text/event-stream");
+    events_header_.set(bhttp::field::content_type, content_type);
     events_header_.set(bhttp::field::cache_control, "no-cache");
     events_header_.set("X-Accel-Buffering", "no");  // nginx in front: pass events on at once
     events_header_.keep_alive(false);               // the body ends when the connection does
@@ -431,8 +434,8 @@ class Session : public std::enable_shared_from_this<Session> {
     heartbeat_.expires_after(heartbeat_interval);
     heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
       self->events_idle_ = false;
-      if (!ec && !self->closed_) {
-        self->events_out_ = ":\n\n";
+      if (!ec && !self->closed_ && !self->events_->heartbeat().empty()) {
+        self->events_out_ = self->events_->heartbeat();
         return self->write_events();
       }
       self->pump_events();  // woken: something to take

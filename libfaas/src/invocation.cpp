@@ -77,6 +77,11 @@ std::string Invocation::to_json() const {
       append_json_string(out, traceback);
     }
   }
+  if (chunks != 0) {
+    out += ",\"chunks\":";
+    out += std::to_string(chunks);
+    if (chunks_truncated) out += ",\"chunks_truncated\":true";
+  }
   out += ",\"time_start\":\"";
   append_local_time(out, time_start);
   out += "\",\"time_end\":\"";

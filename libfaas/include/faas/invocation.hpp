@@ -16,6 +16,10 @@
 
 namespace faas {
 
+// Receives each chunk a streaming function yields (its JSON text), as it yields it: on an engine thread, and it
+// must not block.
+using ChunkSink = std::function<void(std::string_view chunk)>;
+
 struct InvokeRequest {
   std::string function;
   std::string args = "[]";   // JSON text of an array, passed positionally: main(*args)
@@ -26,6 +30,7 @@ struct InvokeRequest {
   std::string trigger;       // what made the call when not a client ("schedule"); empty otherwise
   unsigned attempt = 0;      // an asynchronous call's attempt (1, 2, ...); 0 for a call made once
   std::string traceparent;   // a W3C traceparent the call continues; empty or invalid: it starts a trace
+  ChunkSink on_chunk;        // a generator's chunks as they come (docs/functions.md#streaming); unset: none
 };
 
 // A request a frontend has acknowledged and must answer even across a crash (Engine::accept).
@@ -88,7 +93,9 @@ struct Invocation {
   std::string args = "[]";      // JSON text
   std::string kwargs;           // JSON text; empty when the call had none
   InvocationStatus status = InvocationStatus::success;
-  std::string result;           // JSON text; set on success
+  std::string result;           // JSON text; set on success (a streaming function's: the array of its chunks)
+  std::uint64_t chunks = 0;     // how many chunks a streaming function yielded (0: it returned a value)
+  bool chunks_truncated = false;  // `result` keeps only the first chunks, within the output limit
   std::string error;            // set on error: str(exc) or the engine's message
   std::string error_type;       // set on error: the exception's class name, "Timeout", "WorkerCrashed", ...
   std::string traceback;        // set when a Python exception was raised

@@ -343,8 +343,20 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
   bool retiring = false;
   for (Call* call : calls) {
     std::string_view frame;
-    auto received = sent ? process.receive(started + worker.spec->timeout + options_.workers.kill_grace, frame)
-                         : WorkerProcess::Received::gone;
+    const auto deadline = started + worker.spec->timeout + options_.workers.kill_grace;
+    auto received = sent ? process.receive(deadline, frame) : WorkerProcess::Received::gone;
+    // A streaming function's chunks come before its result, each passed on as it arrives.
+    auto is_chunk = [](std::string_view f) { return f.size() > 4 && static_cast<wire::Kind>(f[4]) == wire::Kind::chunk; };
+    while (received == WorkerProcess::Received::frame && is_chunk(frame)) {
+      try {
+        wire::FrameReader reader(frame);
+        auto chunk = reader.text();
+        if (call->request.on_chunk) call->request.on_chunk(chunk);
+      } catch (const Error&) {
+        break;  // malformed: read_result below refuses it
+      }
+      received = process.receive(deadline, frame);
+    }
     Invocation& record = call->record;
     ++result.finished;
     if (received == WorkerProcess::Received::frame) {

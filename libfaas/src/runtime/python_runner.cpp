@@ -181,7 +181,7 @@ const PythonRunner::Loaded* PythonRunner::import_fresh(const FunctionSpec& funct
   return &slot;
 }
 
-void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlot& slot) {
+void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlot& slot, const ChunkSink& on_chunk) {
   host_.ensure_capture();
   OutputBuffer output;
   output.limit = limits_.output_limit;
@@ -197,7 +197,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
       record.fail("LoadError", "function could not be loaded: " + error);
     } else {
       record.version = loaded->version;
-      called = call_main(loaded->main.ptr(), record, result);
+      called = call_main(loaded->main.ptr(), record, result, on_chunk);
     }
     timed_out = scope.finish();
   }
@@ -219,7 +219,30 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
   apply_limits(function, record);
 }
 
-bool PythonRunner::call_main(PyObject* main, Invocation& record, py::object& result) {
+bool PythonRunner::stream(PyObject* iterator, Invocation& record, const ChunkSink& on_chunk) {
+  record.result = "[";
+  std::string chunk, error;
+  while (PyObject* item = PyIter_Next(iterator)) {
+    auto held = py::reinterpret_steal<py::object>(item);
+    chunk.clear();
+    if (!python_to_json(item, chunk, error, limits_.result_limit)) {
+      record.fail("ResultNotSerializable", "chunk " + std::to_string(record.chunks + 1) + ": " + error);
+      return true;  // not an exception: the record says what went wrong
+    }
+    ++record.chunks;
+    if (on_chunk) on_chunk(chunk);
+    if (record.chunks_truncated || record.result.size() + chunk.size() + 2 > limits_.output_limit) {
+      record.chunks_truncated = true;
+    } else {
+      if (record.chunks > 1) record.result += ',';
+      record.result += chunk;
+    }
+  }
+  record.result += ']';
+  return !PyErr_Occurred();
+}
+
+bool PythonRunner::call_main(PyObject* main, Invocation& record, py::object& result, const ChunkSink& on_chunk) {
   py::object args, kwargs;
   try {
     args = json_to_python(record.args);
@@ -237,6 +260,16 @@ bool PythonRunner::call_main(PyObject* main, Invocation& record, py::object& res
   record.time_start = Invocation::Clock::now();
   auto started = std::chrono::steady_clock::now();
   result = py::reinterpret_steal<py::object>(PyObject_Call(main, args.ptr(), kwargs.ptr()));
+  if (result && PyIter_Check(result.ptr())) {  // a generator, or another iterator: its items are chunks
+    bool drained = stream(result.ptr(), record, on_chunk);
+    result = py::object();  // record.result holds them already
+    if (drained) {
+      record.time_end = Invocation::Clock::now();
+      record.duration_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+      return true;
+    }
+  }
   auto finished = std::chrono::steady_clock::now();
   record.time_end = Invocation::Clock::now();
   record.duration_ms = std::chrono::duration<double, std::milli>(finished - started).count();

@@ -86,7 +86,9 @@ class __attribute__((visibility("hidden"))) PythonRunner {
   // GIL. Runs one call: record.args and record.kwargs (JSON text) in, the rest of the record out. Loads the
   // function first when this runner has no version of it as new as `function`. Never throws for what the
   // function does; its failures become the record's error.
-  void run(const FunctionSpec& function, Invocation& record, CallSlot& slot);
+  // A main that returns a generator (or any iterator) streams: each item goes to `on_chunk` as JSON text as soon as
+  // it is yielded, and the record's result is the array of them (the first ones, within the output limit).
+  void run(const FunctionSpec& function, Invocation& record, CallSlot& slot, const ChunkSink& on_chunk = {});
   // GIL. Forgets the loaded revision of `name` unless it is `keep_revision` (0 forgets it whatever it is).
   void retire(const std::string& name, std::uint64_t keep_revision);
   // GIL. Forgets every loaded function.
@@ -108,7 +110,10 @@ class __attribute__((visibility("hidden"))) PythonRunner {
   const Loaded* import_fresh(const FunctionSpec& function, std::string& error);
   // Converts the arguments and calls main: false (record failed) when the arguments do not convert; true when
   // main ran, with `result` set, or the record failed with the exception it raised.
-  bool call_main(PyObject* main, Invocation& record, pybind11::object& result);
+  bool call_main(PyObject* main, Invocation& record, pybind11::object& result, const ChunkSink& on_chunk);
+  // Drains an iterator `main` returned into record.result and `on_chunk`; false when it raised (the exception
+  // set) or yielded what JSON cannot hold (the record failed).
+  bool stream(PyObject* iterator, Invocation& record, const ChunkSink& on_chunk);
   void apply_limits(const FunctionSpec& function, Invocation& record) const;
 
   PythonHost& host_;

@@ -148,7 +148,9 @@ void write_result(std::string& out, const Invocation& record, bool retiring) {
       .i64(to_ns(record.time_start))
       .i64(to_ns(record.time_end))
       .f64(record.duration_ms)
-      .u64(retiring ? 1 : 0);
+      .u64(retiring ? 1 : 0)
+      .u64(record.chunks)
+      .u64(record.chunks_truncated ? 1 : 0);
   frame.finish();
 }
 
@@ -163,7 +165,10 @@ bool read_result(FrameReader& frame, Invocation& record) {
   record.time_start = from_ns(frame.i64());
   record.time_end = from_ns(frame.i64());
   record.duration_ms = frame.f64();
-  return frame.u64() != 0;
+  const bool retiring = frame.u64() != 0;
+  record.chunks = frame.u64();
+  record.chunks_truncated = frame.u64() != 0;
+  return retiring;
 }
 
 bool send_all(int fd, std::string_view bytes) {

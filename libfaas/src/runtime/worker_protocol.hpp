@@ -8,9 +8,10 @@
 //                             u64 timeout_ms, memory_limit_mb; u64 m; m x text "NAME=value"
 //   worker -> engine  loaded  text error (empty: main is ready)
 //   engine -> worker  call    text args, kwargs (JSON), id, traceparent (of the invocation, for faas_context)
+//   worker -> engine  chunk   text chunk (JSON): one item a streaming function yielded, before its result
 //   worker -> engine  result  u64 ok; text result, error, error_type, traceback, output; i64 start_ns, end_ns;
 //                             f64 duration_ms; u64 retiring (1: the worker exits now; calls sent after this one
-//                             were not run)
+//                             were not run); u64 chunks, chunks_truncated
 //
 // Calls are answered in the order sent, one at a time; the engine may send several before reading. Both sides
 // treat the other's bytes as untrusted: a frame over max_frame or malformed ends the connection.
@@ -27,7 +28,7 @@
 
 namespace faas::runtime::wire {
 
-enum class Kind : std::uint8_t { hello = 1, load = 2, loaded = 3, call = 4, result = 5 };
+enum class Kind : std::uint8_t { hello = 1, load = 2, loaded = 3, call = 4, result = 5, chunk = 6 };
 
 constexpr std::size_t max_frame = 64 * 1024 * 1024;
 
