@@ -73,7 +73,13 @@ def invoke(engine, options):
     if options.args is not None:
         args = parse_json(options.args, list, "--args") + args
     kwargs = parse_json(options.kwargs, dict, "--kwargs") if options.kwargs is not None else None
-    record = engine.invoke(options.name, args, kwargs, options.request_id, options.version)
+    if options.stream:  # a generator's chunks, one JSON line each as it is yielded, then the record
+        chunks = engine.stream(options.name, args, kwargs, options.request_id, options.version)
+        for chunk in chunks:
+            print(json.dumps(chunk, ensure_ascii=False), flush=True)
+        record = chunks.record
+    else:
+        record = engine.invoke(options.name, args, kwargs, options.request_id, options.version)
     print_json(record)
     return 0 if record["status"] == "success" else 1
 
@@ -290,6 +296,8 @@ def build_parser():
     command.add_argument("--kwargs", help="keyword arguments as one JSON object")
     command.add_argument("--request-id")
     command.add_argument("--version", type=int, help="run this kept version instead of the current one")
+    command.add_argument("--stream", action="store_true",
+                         help="print each chunk a generator function yields as it comes, then the record")
     command.set_defaults(run=invoke)
 
     command = commands.add_parser("logs", help="print a function's records, one JSON object per line")

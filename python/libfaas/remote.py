@@ -57,6 +57,26 @@ class RemoteEngine:
         query = f"?version={int(version)}" if version is not None else ""
         return self._request("POST", f"/function/{_segment(name)}{query}", body)
 
+    def stream(self, name, args=None, kwargs=None, request_id=None, version=None):
+        """Runs a function, iterating over the chunks a generator main yields as they come (the server's event
+        stream); the record is the iterator's .record once it is exhausted."""
+        body = {"args": list(args or [])}
+        if kwargs is not None:
+            body["kwargs"] = kwargs
+        if request_id is not None:
+            body["request_id"] = request_id
+        query = f"?version={int(version)}" if version is not None else ""
+        path = f"/function/{_segment(name)}{query}"
+        headers = dict(self.headers, Accept="text/event-stream", **{"Content-Type": "application/json"})
+        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers=headers)
+        try:
+            return _Chunks(urllib.request.urlopen(request, timeout=self.upload_timeout))
+        except urllib.error.HTTPError as e:
+            raise _refusal(e, path) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            raise RemoteError(f"cannot reach {self.url}: {getattr(e, 'reason', e)}") from None
+
     def logs(self, name, limit=1000):
         return self._request("GET", f"/admin/logs/{_segment(name)}?limit={int(limit)}")
 
@@ -140,6 +160,30 @@ class RemoteEngine:
             raise RemoteError(f"cannot reach {self.url}: {e}") from None
         except ValueError as e:
             raise RemoteError(f"{self.url}{path} answered with something that is not JSON: {e}") from None
+
+
+class _Chunks:
+    """The chunks of a streamed call as they arrive; .record once they are all in."""
+
+    def __init__(self, response):
+        self.record = None
+        self._response = response
+        self._events = _events(response)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        for _, name, data in self._events:
+            if name == "chunk":
+                return json.loads(data)
+            if name in ("record", "error"):
+                answer = json.loads(data)
+                self._response.close()
+                if name == "error":
+                    raise RemoteError(f"the call failed: {answer.get('message', answer)}", code=answer.get("code"))
+                self.record = answer
+        raise StopIteration
 
 
 def _events(stream):

@@ -14,6 +14,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 import pytest
 
+from gate import GATED_GENERATOR, Gate
 from make_wheel import make_wheel
 
 ADD = "def main(a, b):\n    return a + b\n"
@@ -645,3 +646,19 @@ def test_an_async_call_is_accepted_then_retried_and_its_record_published(server,
     client.publish("faas/invoke/flaky", {"args": [3], "async": True, "max_attempts": 0})
     error = client.expect("faas/response/error")
     assert "max_attempts" in error["error"], error
+
+
+def test_a_generators_chunks_are_published_as_they_come_then_its_record(server, client):
+    upload(client, "gen", GATED_GENERATOR)
+    gate = Gate()
+    try:
+        client.publish("faas/invoke/gen", {"args": [gate.port], "request_id": "streamed"})
+        first = client.expect("faas/response/invoke/gen", where=lambda b: b.get("request_id") == "streamed")
+        assert first["chunk"] == 1 and first["data"] == 1  # the function waits at the gate: it has not ended
+        gate.open()
+        second = client.expect("faas/response/invoke/gen", where=lambda b: b.get("request_id") == "streamed")
+        assert second["chunk"] == 2 and second["data"] == 2 and second["id"] == first["id"]
+        record = client.expect("faas/response/invoke/gen", where=lambda b: b.get("request_id") == "streamed")
+        assert record["id"] == first["id"] and record["result"] == [1, 2] and record["chunks"] == 2
+    finally:
+        gate.close()

@@ -71,6 +71,14 @@ def test_logs_follow_prints_records_as_another_client_makes_them(start_http):
         follower.wait(10)
 
 
+def test_invoke_stream_prints_each_chunk_then_the_record(start_http):
+    server = start_http()
+    server.upload("count", "def main(n):\n    for i in range(n):\n        yield {'i': i}\n")
+    lines = faas(server.url, "invoke", "count", "3", "--stream").stdout.strip().split("\n", 3)
+    assert [json.loads(line) for line in lines[:3]] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert json.loads(lines[3])["result"] == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
 def test_errors_are_one_clear_line(start_http):
     server = start_http()
     for args, password, words in [

@@ -10,6 +10,7 @@ import pytest
 
 import libfaas
 from conftest import BUILD, PACKAGE_DIR
+from gate import GATED_GENERATOR, Gate
 from make_wheel import make_wheel
 
 ADD = "def main(a, b):\n    return a + b\n"
@@ -362,3 +363,19 @@ def test_a_schedule_fires_on_a_driven_clock(engine):
             break
         time.sleep(0.01)
     assert record["trigger"] == "schedule" and record["result"] == "morning"
+
+
+def test_stream_gives_each_chunk_before_the_function_ends_then_the_record(engine):
+    engine.upload("gen", code=GATED_GENERATOR)
+    gate = Gate()
+    try:
+        chunks = engine.stream("gen", [gate.port])
+        assert next(chunks) == 1  # the function waits at the gate
+        gate.open()
+        assert list(chunks) == [2]
+        assert chunks.record["result"] == [1, 2] and chunks.record["chunks"] == 2
+    finally:
+        gate.close()
+    engine.upload("calc", code=ADD)
+    returned = engine.stream("calc", [1, 2])
+    assert list(returned) == [] and returned.record["result"] == 3

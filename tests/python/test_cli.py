@@ -157,3 +157,15 @@ def test_an_original_servers_folder_imports_completely(tmp_path):
 
     not_a_server = faas(data, "import", str(tmp_path / "nothing"), check=False)
     assert not_a_server.returncode != 0 and "not an original server's folder" in not_a_server.stderr
+
+
+def test_invoke_stream_prints_each_chunk_then_the_record(tmp_path):
+    folder = tmp_path / "count"
+    folder.mkdir()
+    (folder / "func.py").write_text("def main(n):\n    for i in range(n):\n        yield i * i\n")
+    data = tmp_path / "data"
+    faas(data, "deploy", str(folder))
+    lines = faas(data, "invoke", "count", "3", "--stream").stdout.strip().split("\n", 3)
+    assert [json.loads(line) for line in lines[:3]] == [0, 1, 4]
+    record = json.loads(lines[3])
+    assert record["result"] == [0, 1, 4] and record["chunks"] == 3

@@ -351,6 +351,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
       try {
         wire::FrameReader reader(frame);
         auto chunk = reader.text();
+        ++call->record.chunks;  // counted here too: a worker killed at the timeout sends no result
         if (call->request.on_chunk) call->request.on_chunk(chunk);
       } catch (const Error&) {
         break;  // malformed: read_result below refuses it
