@@ -6,6 +6,8 @@
 //   BM_FreshWorker/<isolation>       a settings change (its workers retire), then invoke(): the call waits for
 //                                    a worker started from nothing (no spare on either side), so the two process
 //                                    columns differ by what the sandbox adds to a worker's start
+//   BM_StreamFirstChunk/<isolation>  a generator that yields, works 2 ms, yields again: p50 of the time to its
+//                                    first chunk (first_us) against the whole call's (whole_us)
 //   BM_ProcessStart/<confined>       true(1) started (until it execs), plainly (0) or in a worker's sandbox (1):
 //                                    what the sandbox adds to any process start, without Python's own noise
 // <isolation> is 0 for inprocess, 1 for process (sandboxed workers, the default) and 2 for process with
@@ -70,6 +72,40 @@ void report_percentiles(benchmark::State& state, std::vector<double>& micros) {
   state.counters["p50_us"] = micros[micros.size() / 2];
   state.counters["p99_us"] = micros[micros.size() * 99 / 100];
 }
+
+void BM_StreamFirstChunk(benchmark::State& state) {
+  auto engine = make_engine(isolation_of(state), "stream");
+  engine->upload("steps", "import time\ndef main():\n    yield 1\n    time.sleep(0.002)\n    yield 2\n");
+  std::vector<double> first, whole;
+  std::mutex mutex;
+  std::condition_variable finished;
+  for (auto _ : state) {
+    faas::InvokeRequest request;
+    request.function = "steps";
+    auto started = std::chrono::steady_clock::now();
+    auto since = [started] { return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count(); };
+    bool seen = false, done = false;
+    request.on_chunk = [&](std::string_view) {
+      std::lock_guard lock(mutex);
+      if (!seen) first.push_back(since());
+      seen = true;
+    };
+    engine->invoke_async(std::move(request), [&](faas::Outcome<faas::InvocationResult> outcome) {
+      std::lock_guard lock(mutex);
+      if (!outcome.ok() || outcome.value().record.chunks != 2) state.SkipWithError("the stream failed");
+      whole.push_back(since());
+      done = true;
+      finished.notify_one();
+    });
+    std::unique_lock lock(mutex);
+    finished.wait(lock, [&] { return done; });
+  }
+  std::sort(first.begin(), first.end());
+  std::sort(whole.begin(), whole.end());
+  state.counters["first_us"] = first.empty() ? 0 : first[first.size() / 2];
+  state.counters["whole_us"] = whole.empty() ? 0 : whole[whole.size() / 2];
+}
+BENCHMARK(BM_StreamFirstChunk)->Arg(0)->Arg(1)->UseRealTime()->MinTime(2.0);
 
 void BM_Sync(benchmark::State& state) {
   auto engine = make_engine(isolation_of(state), "sync");

@@ -1,13 +1,15 @@
 // Drives the dashboard at /admin/gui in headless Debian Chromium: uploads a function through the file picker,
 // invokes it, checks that the result and the log row appear, uploads a second version and rolls back to the
 // first from the version history, changes its settings (a timeout, an env variable, a secret) through the
-// form, and discards a dead letter. Exits non-zero on any failure.
-// usage: node dashboard.mjs URL USER PASSWORD WORK_DIR
+// form, and discards a dead letter; then sees calls made with curl in the live tail, opens a record, reads the
+// charts and filters the logs, and saves a screenshot of the whole page. Exits non-zero on any failure.
+// usage: node dashboard.mjs URL USER PASSWORD WORK_DIR SCREENSHOT_PNG
 import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const [url, user, password, workDir] = process.argv.slice(2);
+const [url, user, password, workDir, screenshot] = process.argv.slice(2);
 const code = join(workDir, "mul.py");
 writeFileSync(code, "def main(a, b):\n    print('multiplying')\n    return a * b\n");
 
@@ -117,10 +119,50 @@ try {
   await deadRow.locator("button", { hasText: "Discard" }).click();
   await deadRow.waitFor({ state: "detached" });
 
+  // The live tail shows calls made from elsewhere (curl) as they commit; a click opens the whole record.
+  await page.locator("#live-state", { hasText: "following" }).waitFor();
+  await page.evaluate(() => fetch("/admin/upload", { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "echo", code_b64: btoa("def main(x):\n    print('echoing', x)\n    return x\n") }) }));
+  for (let i = 0; i < 3; i++) {
+    execFileSync("curl", ["-sf", "-u", `${user}:${password}`, "-H", "Content-Type: application/json",
+                          "-d", JSON.stringify({ args: [i], request_id: `curl-${i}` }), url + "/function/echo"]);
+  }
+  const liveRow = page.locator("#live tbody tr", { hasText: "curl-2" });
+  await liveRow.waitFor();
+  await liveRow.click();
+  await page.locator("#record-details", { hasText: "echoing 2" }).waitFor();
+  await page.locator("#record-fields dd", { hasText: "curl-2" }).waitFor();
+
+  // The charts of the last hour, drawn from the engine's counts of those calls.
+  await page.evaluate(() => loadActivity());
+  await page.selectOption("#activity-function", "echo");
+  await page.locator("#chart-calls rect").first().waitFor();
+  const calls = await page.locator("#chart-calls rect[fill='#2557d6']").evaluateAll(
+      (bars) => bars.reduce((sum, bar) => sum + Number(bar.dataset.value), 0));
+  if (calls !== 3) throw new Error(`the calls chart shows ${calls} calls of echo, not 3`);
+  if (await page.locator("#chart-latency circle").count() === 0) throw new Error("no latency points");
+  await page.locator("#activity-summary", { hasText: "echo: 3 calls, 0 errors" }).waitFor();
+
+  // The logs' filters: by request id, then by status.
+  await page.evaluate(() => loadFunctions());
+  await page.locator("#functions tr[data-name='echo'] button", { hasText: "Logs" }).click();
+  await page.locator("#logs tbody tr").nth(2).waitFor();
+  await page.fill("#filter-request", "curl-1");
+  await page.waitForFunction(() => document.querySelectorAll("#logs tbody tr").length === 1);
+  await page.locator("#logs tbody tr", { hasText: "curl-1" }).waitFor();
+  await page.selectOption("#filter-status", "error");
+  await page.locator("#no-logs", { hasText: "No record matches" }).waitFor();
+  await page.selectOption("#filter-status", "");
+  await page.fill("#filter-request", "");
+  await page.locator("#logs tbody tr").nth(2).waitFor();
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+
   // Status shows the invocation.
   await page.locator("#status dd", { hasText: "errors" }).waitFor();
   if (problems.length) throw new Error(problems.join("\n"));
-  console.log("dashboard: upload, invoke, result, log row, rollback, settings and dead letters seen");
+  console.log("dashboard: upload, invoke, result, log row, rollback, settings, dead letters, live tail, record, " +
+              "charts and filters seen; screenshot in " + screenshot);
 } finally {
   await browser.close();
 }
