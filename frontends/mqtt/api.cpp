@@ -242,10 +242,14 @@ void Api::start(InvokeRequest request, const std::string& topic, ReplyTo reply) 
   std::string answer_topic = invoke_answer_topic(request.function, reply);
   std::string request_id = request.request_id;
   std::string id = request.invocation_id;
-  // A streaming function's chunks go where its record will, numbered, each as it is yielded.
-  request.on_chunk = [this, answer_topic, reply, prefix = R"({"id":)" + json(id).dump() + R"(,"request_id":)" +
-                                                      json(request_id).dump() + R"(,"chunk":)",
+  // A streaming function's chunks go where its record will, numbered, each as it is yielded (the prefix is made
+  // at the first: most functions yield none).
+  request.on_chunk = [this, answer_topic, reply, id, request_id, prefix = std::string(),
                       count = std::uint64_t{0}](std::string_view chunk) mutable {
+    if (prefix.empty()) {
+      prefix = R"({"id":)" + json(id).dump() + R"(,"request_id":)" +
+               json(request_id).dump(-1, ' ', false, json::error_handler_t::replace) + R"(,"chunk":)";
+    }
     publish_(answer_topic, prefix + std::to_string(++count) + R"(,"data":)" + std::string(chunk) + "}", reply, {});
   };
   engine_.invoke_async(std::move(request), [this, topic, answer_topic = std::move(answer_topic),
