@@ -491,7 +491,6 @@ void Api::handle(Request request, Reply reply) {
 void Api::invoke(InvokeRequest invoke_request, bool events, Reply reply) {
   // A function that streams (a generator) answers as it yields; any other answers once, as always.
   auto stream = std::make_shared<CallStream>(events, std::move(reply));
-  if (events) stream->begin();
   invoke_request.on_chunk = [stream](std::string_view chunk) { stream->chunk(chunk); };
   engine_.invoke_async(std::move(invoke_request), [stream](Outcome<InvocationResult> outcome) {
     if (!outcome.ok()) return stream->finish(from_error(outcome.error()));
@@ -499,6 +498,8 @@ void Api::invoke(InvokeRequest invoke_request, bool events, Reply reply) {
     response.trace_id = outcome.value().record.trace_id;
     stream->finish(std::move(response));
   });
+  // After the engine took it, so that a call it refused still gets its status and JSON error.
+  if (events) stream->begin();
 }
 
 AsyncOptions Api::async_options(const Request& request, bool anonymous) const {

@@ -60,8 +60,9 @@ void CallStream::begin() {
   std::function<void(Response)> answer;
   {
     std::lock_guard lock(mutex_);
-    pending_ = ": streaming\n\n";  // the comment makes the stream start at once
     answer = std::exchange(answer_, {});
+    if (!answer) return;  // answered already: refused, finished, or its first chunk came
+    pending_.insert(0, ": streaming\n\n");  // the comment makes the stream start at once
   }
   Response response;
   response.content_type = "text/event-stream";
@@ -99,7 +100,14 @@ void CallStream::finish(Response response) {
   {
     std::lock_guard lock(mutex_);
     answer = std::exchange(answer_, {});
-    if (!answer) {
+    if (answer && events_ && response.status == 200) {  // finished before the stream began: still a stream
+      pending_ = ": streaming\n\n" + sse_event(response.body, {}, "record");
+      ended_ = true;
+      Response stream;
+      stream.content_type = "text/event-stream";
+      stream.events = shared_from_this();
+      response = std::move(stream);
+    } else if (!answer) {
       if (events_) {
         pending_ += sse_event(response.body, {}, response.status == 200 ? "record" : "error");
       } else {

@@ -67,7 +67,7 @@ class CallStream final : public EventSource, public std::enable_shared_from_this
   // `answer` is called once: with the stream's response (at once for events, at the first chunk for NDJSON), or
   // with the whole answer when no chunk came.
   CallStream(bool events, std::function<void(Response)> answer);
-  void begin();  // events: answer with the stream now
+  void begin();  // events: answer with the stream now, unless answered already
   void chunk(std::string_view json);
   // The call's end: the response that answers it when nothing was streamed (its record, or the error); else
   // its body ends the stream.

@@ -68,6 +68,9 @@ def test_without_asking_for_events_chunks_come_as_ndjson_and_plain_functions_ans
     asked = requests.post(server.url + "/function/add", json={"args": [1, 2]}, auth=server.auth,
                           headers={"Accept": "text/event-stream"}, timeout=30)
     assert [(name, json.loads(data)["result"]) for name, data in sse_events(asked)] == [("record", 3)]
+    refused = requests.post(server.url + "/function/nope", auth=server.auth, headers={"Accept": "text/event-stream"},
+                            timeout=30)
+    assert refused.status_code == 404 and refused.json()["code"] == "not_found"  # refused: as ever
 
 
 def test_a_stream_stops_at_the_timeout_and_its_record_says_so(start_http):
