@@ -495,7 +495,7 @@ void Api::invoke(InvokeRequest invoke_request, bool events, Reply reply) {
   engine_.invoke_async(std::move(invoke_request), [stream](Outcome<InvocationResult> outcome) {
     if (!outcome.ok()) return stream->finish(from_error(outcome.error()));
     auto response = json_response(200, std::move(outcome.value().json));
-    response.trace_id = outcome.value().record.trace_id;
+    if (spdlog::should_log(spdlog::level::info)) response.trace_id = outcome.value().record.trace_id;  // access log
     stream->finish(std::move(response));
   });
   // After the engine took it, so that a call it refused still gets its status and JSON error.

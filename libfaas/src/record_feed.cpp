@@ -62,9 +62,19 @@ void RecordFollower::replay_before(Records earlier) {
   if (wake_) wake_();
 }
 
-void RecordFeed::publish(std::string id, std::string function, std::string json) {
-  auto record = std::make_shared<const FollowedRecord>(
-      FollowedRecord{std::move(id), std::move(function), std::move(json)});
+namespace {
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void RecordFeed::publish(const std::string& id, const std::string& function, const std::string& json) {
+  const auto now = steady_ns();
+  if (now > watched_until_.load(std::memory_order_relaxed)) return;  // nobody follows, nor did lately
+  auto record = std::make_shared<const FollowedRecord>(FollowedRecord{id, function, json});
   std::lock_guard lock(mutex_);
   bytes_ += record->json.size();
   ring_.push_back(record);
@@ -78,10 +88,14 @@ void RecordFeed::publish(std::string id, std::string function, std::string json)
     follower->offer(record);
     return false;
   });
+  if (!followers_.empty()) {
+    watched_until_.store(now + std::chrono::nanoseconds(watch_window).count(), std::memory_order_relaxed);
+  }
 }
 
 bool RecordFeed::subscribe(const std::shared_ptr<RecordFollower>& follower) {
   std::lock_guard lock(mutex_);
+  watched_until_.store(steady_ns() + std::chrono::nanoseconds(watch_window).count(), std::memory_order_relaxed);
   followers_.push_back(follower);
   const auto& after = follower->options().after;
   if (after.empty()) return false;

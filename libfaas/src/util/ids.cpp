@@ -38,11 +38,10 @@ std::string format_uuid(std::uint64_t hi, std::uint64_t lo) {
   return out;
 }
 
-std::string hex_digits(std::uint64_t word) {
+// Writes `word` as 16 lowercase hex digits at `out`.
+void put_hex(char* out, std::uint64_t word) {
   static constexpr char hex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, word >>= 4) out[static_cast<std::size_t>(i)] = hex[word & 0xf];
-  return out;
+  for (int i = 15; i >= 0; --i, word >>= 4) out[i] = hex[word & 0xf];
 }
 
 std::uint64_t nonzero_random_word() {
@@ -59,9 +58,18 @@ bool lower_hex(std::string_view text) {
 
 }  // namespace
 
-std::string make_trace_id() { return hex_digits(nonzero_random_word()) + hex_digits(random_word()); }
+std::string make_trace_id() {  // one allocation: this runs for every call
+  std::string id(32, '0');
+  put_hex(id.data(), nonzero_random_word());
+  put_hex(id.data() + 16, random_word());
+  return id;
+}
 
-std::string make_span_id() { return hex_digits(nonzero_random_word()); }
+std::string make_span_id() {
+  std::string id(16, '0');
+  put_hex(id.data(), nonzero_random_word());
+  return id;
+}
 
 std::optional<TraceParent> parse_traceparent(std::string_view header) {
   // version(2) - trace-id(32) - parent-id(16) - flags(2), and for versions after 00 maybe "-" and more.
