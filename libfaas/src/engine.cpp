@@ -133,15 +133,15 @@ std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
   call->request = std::move(request);
   call->record.id =
       call->request.invocation_id.empty() ? make_time_ordered_uuid() : std::move(call->request.invocation_id);
-  auto& record = call->record;
+  // A call continues its caller's trace. Without one, it gets a trace of its own only if its function asks for
+  // its context (faas_context), to pass on: an id nobody can ever look up is not worth its bytes in every record.
   if (auto parent = parse_traceparent(call->request.traceparent)) {
+    auto& record = call->record;
     record.trace_id = std::move(parent->trace_id);
     record.parent_span_id = std::move(parent->parent_id);
     record.trace_flags = std::move(parent->flags);
-  } else {
-    record.trace_id = make_trace_id();
+    record.span_id = make_span_id();
   }
-  record.span_id = make_span_id();
   {
     std::lock_guard lock(running_mutex);
     running.insert(call->record.id);

@@ -19,7 +19,7 @@ from make_wheel import make_wheel
 TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
 ADD = "def main(a, b):\n    return a + b\n"
 RECORD_KEYS = {"id", "function", "version", "args", "result", "status", "time_start", "time_end", "duration_ms",
-               "request_id", "trace_id", "span_id", "stdout"}
+               "request_id", "stdout"}
 
 
 def assert_record(record, function, args):
@@ -435,7 +435,9 @@ def test_async_invocation(http_server):
     assert answer.status_code == 200
     record = answer.json()
     assert record.pop("attempt") == 1  # an asynchronous call's records say which attempt they are
-    assert len(record.pop("parent_span_id")) == 16  # its attempts are spans under the call's acceptance
+    # Its attempts share one trace, as spans under the call's acceptance.
+    assert len(record.pop("trace_id")) == 32 and len(record.pop("span_id")) == 16
+    assert len(record.pop("parent_span_id")) == 16
     assert_record(record, "slow", [7])
     assert record["id"] == accepted["id"] and record["result"] == 7 and record["request_id"] == "async-1"
     assert_error(http_server.get("/admin/invocations/" + str(uuid.uuid4())), 404)

@@ -15,7 +15,7 @@ from make_wheel import make_wheel
 
 ADD = "def main(a, b):\n    return a + b\n"
 RECORD_KEYS = {"id", "function", "version", "args", "result", "status", "time_start", "time_end", "duration_ms",
-               "request_id", "trace_id", "span_id", "stdout"}
+               "request_id", "stdout"}
 ERROR_KEYS = RECORD_KEYS - {"result"} | {"error", "error_type", "traceback"}
 TIME_FORMAT = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$"
 

@@ -5,13 +5,14 @@
 #include <mutex>
 
 #include "faas/error.hpp"
+#include "util/ids.hpp"
 
 namespace py = pybind11;
 
 namespace faas::runtime {
 
 thread_local OutputBuffer* current_output = nullptr;
-thread_local const Invocation* current_invocation = nullptr;
+thread_local Invocation* current_invocation = nullptr;
 
 void OutputBuffer::append(std::string_view data) {
   if (text.size() >= limit) {
@@ -175,14 +176,26 @@ PyObject* text_or_none(const std::string& text) {
   return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
 }
 
+// The running call, with a trace of its own begun if it came without one: asked for, it is about to be passed on.
+Invocation* traced_call() {
+  if (current_invocation != nullptr && current_invocation->trace_id.empty()) {
+    current_invocation->trace_id = make_trace_id();
+    current_invocation->span_id = make_span_id();
+  }
+  return current_invocation;
+}
+
 PyObject* context_traceparent(PyObject*, PyObject*) {
-  return current_invocation ? text_or_none(current_invocation->traceparent()) : text_or_none({});
+  auto* call = traced_call();
+  return call ? text_or_none(call->traceparent()) : text_or_none({});
 }
 PyObject* context_trace_id(PyObject*, PyObject*) {
-  return current_invocation ? text_or_none(current_invocation->trace_id) : text_or_none({});
+  auto* call = traced_call();
+  return call ? text_or_none(call->trace_id) : text_or_none({});
 }
 PyObject* context_span_id(PyObject*, PyObject*) {
-  return current_invocation ? text_or_none(current_invocation->span_id) : text_or_none({});
+  auto* call = traced_call();
+  return call ? text_or_none(call->span_id) : text_or_none({});
 }
 PyObject* context_invocation_id(PyObject*, PyObject*) {
   return current_invocation ? text_or_none(current_invocation->id) : text_or_none({});

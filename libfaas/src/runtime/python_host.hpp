@@ -27,8 +27,9 @@ struct OutputBuffer {
   std::string take();  // the text, with a marker when it was cut
 };
 extern thread_local OutputBuffer* current_output;
-// The invocation a thread runs, for the module `faas_context` functions import; nullptr outside a call.
-extern thread_local const Invocation* current_invocation;
+// The invocation a thread runs, for the module `faas_context` functions import (which gives it a trace of its own
+// when it has none, at the first question); nullptr outside a call.
+extern thread_local Invocation* current_invocation;
 
 // "lib/python3.11/site-packages": where a virtualenv for the Python libfaas was built against keeps its packages.
 // Needs no interpreter, so a server that runs functions in worker processes never starts one.

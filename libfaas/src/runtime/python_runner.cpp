@@ -22,7 +22,7 @@ void cap(std::string& text, std::size_t limit) {
 // `slot`, the call it runs (for faas_context) is `call`, all undone on every way out.
 class CallScope {
  public:
-  CallScope(CallSlot& slot, OutputBuffer& output, std::chrono::milliseconds timeout, const Invocation* call = nullptr)
+  CallScope(CallSlot& slot, OutputBuffer& output, std::chrono::milliseconds timeout, Invocation* call = nullptr)
       : slot_(slot) {
     current_output = &output;
     current_invocation = call;

@@ -150,7 +150,9 @@ void write_result(std::string& out, const Invocation& record, bool retiring) {
       .f64(record.duration_ms)
       .u64(retiring ? 1 : 0)
       .u64(record.chunks)
-      .u64(record.chunks_truncated ? 1 : 0);
+      .u64(record.chunks_truncated ? 1 : 0)
+      .text(record.trace_id)
+      .text(record.span_id);
   frame.finish();
 }
 
@@ -168,6 +170,12 @@ bool read_result(FrameReader& frame, Invocation& record) {
   const bool retiring = frame.u64() != 0;
   record.chunks = frame.u64();
   record.chunks_truncated = frame.u64() != 0;
+  auto trace_id = frame.text();
+  auto span_id = frame.text();
+  if (record.trace_id.empty() && !trace_id.empty()) {  // begun in the worker, when the function asked for it
+    record.trace_id = trace_id;
+    record.span_id = span_id;
+  }
   return retiring;
 }
 

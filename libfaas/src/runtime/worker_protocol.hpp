@@ -11,7 +11,8 @@
 //   worker -> engine  chunk   text chunk (JSON): one item a streaming function yielded, before its result
 //   worker -> engine  result  u64 ok; text result, error, error_type, traceback, output; i64 start_ns, end_ns;
 //                             f64 duration_ms; u64 retiring (1: the worker exits now; calls sent after this one
-//                             were not run); u64 chunks, chunks_truncated
+//                             were not run); u64 chunks, chunks_truncated; text trace_id, span_id (a trace
+//                             the worker began because the function asked for its context; else empty)
 //
 // Calls are answered in the order sent, one at a time; the engine may send several before reading. Both sides
 // treat the other's bytes as untrusted: a frame over max_frame or malformed ends the connection.
