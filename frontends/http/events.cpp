@@ -81,12 +81,12 @@ void CallStream::chunk(std::string_view json) {
     } else {
       pending_.append(R"({"chunk":)").append(std::to_string(chunks_)).append(R"(,"data":)").append(json).append("}\n");
     }
-    answer = std::exchange(answer_, {});  // the first chunk of an NDJSON answer starts it
+    answer = std::exchange(answer_, {});
     if (!answer) wake = wake_;
   }
-  if (answer) {
+  if (answer) {  // the first chunk came before the stream began (or, for NDJSON, it begins it)
     Response response;
-    response.content_type = "application/x-ndjson";
+    response.content_type = events_ ? "text/event-stream" : "application/x-ndjson";
     response.events = shared_from_this();
     answer(std::move(response));
   } else if (wake) {
