@@ -550,7 +550,8 @@ Response Api::follow_records(std::string function, std::string after, std::size_
   std::string sent;
   if (after.empty() && backlog > 0 && !function.empty()) {
     for (const auto& text : engine_.logs(function, std::min<std::size_t>(backlog, 1000))) {
-      auto id = json::parse(text, nullptr, false).value("id", std::string());
+      auto parsed = json::parse(text, nullptr, false);
+      auto id = parsed.is_object() && parsed["id"].is_string() ? parsed["id"].get<std::string>() : std::string();
       sent += sse_event(text, id);
       if (!id.empty()) after = std::move(id);
     }

@@ -395,6 +395,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // the client goes away (a write fails or times out). It is the connection's last response.
   void start_events(std::shared_ptr<EventSource> events, std::string_view content_type, bool counted) {
     events_ = std::move(events);
+    trace_id_.clear();  // a previous answer's on this connection
     events_header_ = {};
     events_header_.version(11);
     events_header_.result(bhttp::status::ok);
