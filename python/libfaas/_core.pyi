@@ -31,6 +31,12 @@ class StoreUnavailable(Error, OSError):
 def set_log_level(level: str) -> None:
     """Sets what the engine logs to stderr: trace, debug, info, warn (the default), error, critical or off."""
 
+class Chunks(Iterator[Any]):
+    """Engine.stream(): each next() waits for the next chunk; .record is the record once exhausted."""
+    record: Optional[Record]
+    def __iter__(self) -> Chunks: ...
+    def __next__(self) -> Any: ...
+
 class Follower(Iterator[Record]):
     """Engine.follow(): each next() waits for the next record committed; close() stops it."""
     def __iter__(self) -> Follower: ...
@@ -79,6 +85,15 @@ class Engine:
         version: Optional[int] = None,
     ) -> Record:
         """Runs main(*args, **kwargs) (of a kept version when given) and returns its record."""
+    def stream(
+        self,
+        name: str,
+        args: Optional[Sequence[Any]] = None,
+        kwargs: Optional[Mapping[str, Any]] = None,
+        request_id: Optional[str] = None,
+        version: Optional[int] = None,
+    ) -> Chunks:
+        """Runs main(...) and iterates over what a generator main yields, as it yields; then .record."""
     def remove(self, name: str) -> None:
         """Deletes a function, its files and its records."""
     def delete(self, name: str) -> None:
