@@ -135,13 +135,12 @@ try {
 
   // The charts of the last hour, drawn from the engine's counts of those calls.
   await page.evaluate(() => loadActivity());
-  await page.selectOption("#activity-function", "echo");
-  await page.locator("#chart-calls rect").first().waitFor();
+  await page.selectOption("#activity-function", "echo");  // redraws, asynchronously: wait for echo's summary
+  await page.locator("#activity-summary", { hasText: "echo: 3 calls, 0 errors" }).waitFor();
   const calls = await page.locator("#chart-calls rect[fill='#2557d6']").evaluateAll(
       (bars) => bars.reduce((sum, bar) => sum + Number(bar.dataset.value), 0));
   if (calls !== 3) throw new Error(`the calls chart shows ${calls} calls of echo, not 3`);
   if (await page.locator("#chart-latency circle").count() === 0) throw new Error("no latency points");
-  await page.locator("#activity-summary", { hasText: "echo: 3 calls, 0 errors" }).waitFor();
 
   // The logs' filters: by request id, then by status.
   await page.evaluate(() => loadFunctions());
