@@ -33,8 +33,9 @@ double percentile(const Histogram& histogram, std::uint64_t calls, double q) {
 
 std::size_t CallStats::fine_bucket(double duration_ms) {
   if (!(duration_ms > fine_base_ms)) return 0;
-  auto bucket = static_cast<std::size_t>(std::log(duration_ms / fine_base_ms) / std::log(fine_ratio));
-  return std::min(bucket, fine_buckets - 1);
+  const double bucket = std::log(duration_ms / fine_base_ms) / std::log(fine_ratio);
+  // Compared as a double first: a cast of a value past size_t's range is undefined.
+  return bucket >= static_cast<double>(fine_buckets - 1) ? fine_buckets - 1 : static_cast<std::size_t>(bucket);
 }
 
 double CallStats::fine_bucket_ms(std::size_t bucket) {

@@ -52,6 +52,7 @@ TEST(CallStats, BucketsCoverTenMicrosecondsToMinutes) {
   EXPECT_EQ(CallStats::fine_bucket(0), 0u);
   EXPECT_EQ(CallStats::fine_bucket(-1), 0u);
   EXPECT_EQ(CallStats::fine_bucket(1e9), CallStats::fine_buckets - 1);
+  EXPECT_EQ(CallStats::fine_bucket(1e300), CallStats::fine_buckets - 1);
   for (double ms : {0.02, 0.5, 3.0, 250.0, 30000.0}) {
     auto middle = CallStats::fine_bucket_ms(CallStats::fine_bucket(ms));
     EXPECT_NEAR(middle, ms, ms * 0.15) << ms;
