@@ -49,24 +49,12 @@ class RemoteEngine:
         return self.info(answer["function"])
 
     def invoke(self, name, args=None, kwargs=None, request_id=None, version=None):
-        body = {"args": list(args or [])}
-        if kwargs is not None:
-            body["kwargs"] = kwargs
-        if request_id is not None:
-            body["request_id"] = request_id
-        query = f"?version={int(version)}" if version is not None else ""
-        return self._request("POST", f"/function/{_segment(name)}{query}", body)
+        return self._request("POST", *_invocation(name, args, kwargs, request_id, version))
 
     def stream(self, name, args=None, kwargs=None, request_id=None, version=None):
         """Runs a function, iterating over the chunks a generator main yields as they come (the server's event
         stream); the record is the iterator's .record once it is exhausted."""
-        body = {"args": list(args or [])}
-        if kwargs is not None:
-            body["kwargs"] = kwargs
-        if request_id is not None:
-            body["request_id"] = request_id
-        query = f"?version={int(version)}" if version is not None else ""
-        path = f"/function/{_segment(name)}{query}"
+        path, body = _invocation(name, args, kwargs, request_id, version)
         headers = dict(self.headers, Accept="text/event-stream", **{"Content-Type": "application/json"})
         request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
                                          headers=headers)
@@ -160,6 +148,17 @@ class RemoteEngine:
             raise RemoteError(f"cannot reach {self.url}: {e}") from None
         except ValueError as e:
             raise RemoteError(f"{self.url}{path} answered with something that is not JSON: {e}") from None
+
+
+def _invocation(name, args, kwargs, request_id, version):
+    """The path and JSON body of POST /function/{name} for invoke() and stream()."""
+    body = {"args": list(args or [])}
+    if kwargs is not None:
+        body["kwargs"] = kwargs
+    if request_id is not None:
+        body["request_id"] = request_id
+    query = f"?version={int(version)}" if version is not None else ""
+    return f"/function/{_segment(name)}{query}", body
 
 
 class _Chunks:
