@@ -170,13 +170,14 @@ void serve_call(PythonRunner& runner, const FunctionSpec& spec, CallSlot& slot, 
     record.span_id = std::move(trace->parent_id);
     record.trace_flags = std::move(trace->flags);
   }
+  const std::chrono::milliseconds timeout(static_cast<std::int64_t>(frame.u64()));
   fd_output.begin_call();
   std::string chunk_frame;
   runner.run(spec, record, slot, [&chunk_frame](std::string_view chunk) {  // each chunk leaves as it is yielded
     chunk_frame.clear();
     wire::FrameWriter(chunk_frame, wire::Kind::chunk).text(chunk).finish();
     send_or_exit(chunk_frame);
-  });
+  }, timeout);
   if (auto written = fd_output.end_call(); !written.empty()) {
     // What went to the descriptors follows what went through sys.stdout and sys.stderr, within one limit.
     auto room = output_limit > record.output.size() ? output_limit - record.output.size() : 0;

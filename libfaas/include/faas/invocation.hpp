@@ -30,6 +30,8 @@ struct InvokeRequest {
   std::string trigger;       // what made the call when not a client ("schedule"); empty otherwise
   unsigned attempt = 0;      // an asynchronous call's attempt (1, 2, ...); 0 for a call made once
   std::string traceparent;   // a W3C traceparent the call continues; empty or invalid: it starts a trace
+  std::chrono::milliseconds timeout{0};  // when shorter than the function's timeout, this call's (a caller's
+                                         // deadline); 0: the function's
   ChunkSink on_chunk;        // a generator's chunks as they come (docs/functions.md#streaming); unset: none
 };
 

@@ -1,5 +1,6 @@
 #include "runtime/function_spec.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace faas::runtime {
@@ -15,6 +16,10 @@ std::string FunctionSpec::module_name() const {
   char suffix[40];
   std::snprintf(suffix, sizeof suffix, "_%08x_r%llu", hash, static_cast<unsigned long long>(revision));
   return out + suffix;
+}
+
+std::chrono::milliseconds call_timeout(const FunctionSpec& function, std::chrono::milliseconds requested) {
+  return requested.count() > 0 ? std::min(requested, function.timeout) : function.timeout;
 }
 
 std::string timeout_message(std::chrono::milliseconds timeout) {

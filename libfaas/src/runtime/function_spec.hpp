@@ -50,6 +50,9 @@ struct FunctionSpec {
   std::string module_name() const;
 };
 
+// How long one call may run: the function's timeout, or the request's when that is shorter.
+std::chrono::milliseconds call_timeout(const FunctionSpec& function, std::chrono::milliseconds requested);
+
 // The error text of a call that ran past `timeout`, the same for every executor.
 std::string timeout_message(std::chrono::milliseconds timeout);
 

@@ -194,7 +194,7 @@ void InProcessExecutor::run_load(LoadJob& job, CallSlot& slot) {
 
 void InProcessExecutor::run_call(Call& call, CallSlot& slot) {
   take_request(call);
-  runner_.run(*call.function, call.record, slot, call.request.on_chunk);
+  runner_.run(*call.function, call.record, slot, call.request.on_chunk, call.request.timeout);
 }
 
 }  // namespace faas::runtime

@@ -328,6 +328,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
         .text(call->request.kwargs)
         .text(call->record.id)
         .text(call->record.traceparent())
+        .u64(static_cast<std::uint64_t>(call_timeout(*worker.spec, call->request.timeout).count()))
         .finish();
   }
   WorkerProcess& process = *worker.process;
@@ -343,7 +344,8 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
   bool retiring = false;
   for (Call* call : calls) {
     std::string_view frame;
-    const auto deadline = started + worker.spec->timeout + options_.workers.kill_grace;
+    const auto timeout = call_timeout(*worker.spec, call->request.timeout);
+    const auto deadline = started + timeout + options_.workers.kill_grace;
     auto received = sent ? process.receive(deadline, frame) : WorkerProcess::Received::gone;
     // A streaming function's chunks come before its result, each passed on as it arrives.
     auto is_chunk = [](std::string_view f) { return f.size() > 4 && static_cast<wire::Kind>(f[4]) == wire::Kind::chunk; };
@@ -396,7 +398,7 @@ ProcessExecutor::Exchange ProcessExecutor::exchange(Worker& worker, const std::v
     if (received == WorkerProcess::Received::timeout) {
       process.kill();
       process.reap();
-      record.fail("Timeout", timeout_message(worker.spec->timeout) + "; its worker was killed");
+      record.fail("Timeout", timeout_message(timeout) + "; its worker was killed");
     } else {
       record.fail("WorkerCrashed", "the worker running the function " + process.reap());
     }

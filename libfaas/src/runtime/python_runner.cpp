@@ -181,7 +181,9 @@ const PythonRunner::Loaded* PythonRunner::import_fresh(const FunctionSpec& funct
   return &slot;
 }
 
-void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlot& slot, const ChunkSink& on_chunk) {
+void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlot& slot, const ChunkSink& on_chunk,
+                       std::chrono::milliseconds timeout) {
+  timeout = call_timeout(function, timeout);
   host_.ensure_capture();
   OutputBuffer output;
   output.limit = limits_.output_limit;
@@ -189,7 +191,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
   py::object result;
   bool called = false, timed_out = false;
   {
-    CallScope scope(slot, output, function.timeout, &record);
+    CallScope scope(slot, output, timeout, &record);
     std::string error;
     const Loaded* loaded = find_main(function, error);
     if (loaded == nullptr) {
@@ -202,7 +204,7 @@ void PythonRunner::run(const FunctionSpec& function, Invocation& record, CallSlo
     timed_out = scope.finish();
   }
   if (called && timed_out) {
-    record.fail("Timeout", timeout_message(function.timeout));  // keeps the traceback of where it was stopped
+    record.fail("Timeout", timeout_message(timeout));  // keeps the traceback of where it was stopped
   } else if (result) {
     std::string error;
     bool too_large = false;

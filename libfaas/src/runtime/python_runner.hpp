@@ -88,7 +88,9 @@ class __attribute__((visibility("hidden"))) PythonRunner {
   // function does; its failures become the record's error.
   // A main that returns a generator (or any iterator) streams: each item goes to `on_chunk` as JSON text as soon as
   // it is yielded, and the record's result is the array of them (the first ones, within the output limit).
-  void run(const FunctionSpec& function, Invocation& record, CallSlot& slot, const ChunkSink& on_chunk = {});
+  // The call runs for at most `timeout` (the function's when zero).
+  void run(const FunctionSpec& function, Invocation& record, CallSlot& slot, const ChunkSink& on_chunk = {},
+           std::chrono::milliseconds timeout = {});
   // GIL. Forgets the loaded revision of `name` unless it is `keep_revision` (0 forgets it whatever it is).
   void retire(const std::string& name, std::uint64_t keep_revision);
   // GIL. Forgets every loaded function.

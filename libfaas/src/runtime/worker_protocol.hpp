@@ -7,7 +7,8 @@
 //   engine -> worker  load    text name; u64 version, revision; text source, staged; u64 n; n x text site_dir;
 //                             u64 timeout_ms, memory_limit_mb; u64 m; m x text "NAME=value"
 //   worker -> engine  loaded  text error (empty: main is ready)
-//   engine -> worker  call    text args, kwargs (JSON), id, traceparent (of the invocation, for faas_context)
+//   engine -> worker  call    text args, kwargs (JSON), id, traceparent (of the invocation, for faas_context);
+//                             u64 timeout_ms (this call's, at most the function's)
 //   worker -> engine  chunk   text chunk (JSON): one item a streaming function yielded, before its result
 //   worker -> engine  result  u64 ok; text result, error, error_type, traceback, output; i64 start_ns, end_ns;
 //                             f64 duration_ms; u64 retiring (1: the worker exits now; calls sent after this one

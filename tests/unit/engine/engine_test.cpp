@@ -226,6 +226,33 @@ TEST_F(EngineTest, TimeoutAlsoStopsCallsOnExecutorThreads) {
   EXPECT_EQ(answer.get(), "Timeout");
 }
 
+// A caller's deadline (InvokeRequest::timeout) stops the call sooner than the function's own timeout, under
+// either isolation; a longer one changes nothing.
+TEST_F(EngineTest, ARequestsTimeoutShorterThanTheFunctionsWins) {
+  for (auto isolation : {Isolation::inprocess, Isolation::process}) {
+    TempDir data;
+    auto config = testing::test_config(data.path());
+    config.isolation = isolation;
+    config.timeout = std::chrono::seconds(20);
+    Engine engine(config);
+    // Busy in Python: in-process isolation cannot interrupt a sleep inside C.
+    engine.upload("nap", "import time\ndef main(s):\n    end = time.time() + s\n    while time.time() < end:\n"
+                         "        pass\n    return s\n");
+    InvokeRequest request;
+    request.function = "nap";
+    request.args = "[10]";
+    request.timeout = std::chrono::milliseconds(400);
+    auto started = std::chrono::steady_clock::now();
+    auto record = record_of(engine.invoke(request));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << to_string(isolation);
+    EXPECT_EQ(record["error_type"], "Timeout") << to_string(isolation);
+    EXPECT_NE(record["error"].get<std::string>().find("0.4 s"), std::string::npos) << record["error"];
+    request.args = "[0.05]";
+    request.timeout = std::chrono::hours(1);
+    EXPECT_EQ(record_of(engine.invoke(request))["result"], 0.05) << to_string(isolation);
+  }
+}
+
 TEST_F(EngineTest, RefusesWithOverloadedBeyondTheQueue) {
   auto config = testing::test_config(dir.path());
   config.max_concurrency = 1;
