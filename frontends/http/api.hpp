@@ -86,7 +86,7 @@ class Api {
   const HttpConfig& config_;
   Metrics& metrics_;
   Runner blocking_;
-  BasicAuth auth_;
+  frontend::BasicAuth auth_;
   std::atomic<bool> draining_{false};
 };
 

@@ -88,16 +88,7 @@ int serve(int argc, char** argv) {
   frontend::warn_if_unconfined(common.engine);
   raise_descriptor_limit();
 
-  // The password: from the environment, or generated once into the data dir. Never a built-in default.
-  if (const char* password = std::getenv("FAAS_HTTP_PASSWORD"); password != nullptr && *password != '\0') {
-    config.password = password;
-  } else {
-    bool created = false;
-    config.password = http::load_or_create_password(common.engine.data_dir, created);
-    std::fprintf(stderr, created ? "faas-http: generated a password for user '%s' in %s\n"
-                                 : "faas-http: the password for user '%s' is in %s\n",
-                 config.user.c_str(), (common.engine.data_dir / "http-password").c_str());
-  }
+  config.password = frontend::admin_password("faas-http", config.user, common.engine.data_dir);
 
   Engine engine(common.engine);
   http::Metrics metrics;

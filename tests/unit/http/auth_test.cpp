@@ -28,7 +28,7 @@ TEST(Base64, RefusesWhatPythonRefusesAndMore) {
 }
 
 TEST(BasicAuth, AcceptsOnlyTheExactCredentials) {
-  http::BasicAuth auth("admin", "pa:ss");
+  frontend::BasicAuth auth("admin", "pa:ss");
   EXPECT_TRUE(auth.check("Basic YWRtaW46cGE6c3M="));  // admin:pa:ss
   EXPECT_TRUE(auth.check("basic YWRtaW46cGE6c3M="));
   EXPECT_FALSE(auth.check("Basic YWRtaW46cGE6c3M"));
@@ -42,13 +42,13 @@ TEST(BasicAuth, AcceptsOnlyTheExactCredentials) {
 TEST(PasswordFile, CreatedOnceWithMode0600) {
   testing::TempDir dir;
   bool created = false;
-  auto first = http::load_or_create_password(dir.path(), created);
+  auto first = frontend::load_or_create_password(dir.path(), created);
   EXPECT_TRUE(created);
   EXPECT_GE(first.size(), 32u);
   struct stat info{};
   ASSERT_EQ(::stat((dir.path() / "http-password").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600);
-  auto second = http::load_or_create_password(dir.path(), created);
+  auto second = frontend::load_or_create_password(dir.path(), created);
   EXPECT_FALSE(created);
   EXPECT_EQ(first, second);
   auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), {});

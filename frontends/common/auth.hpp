@@ -1,4 +1,5 @@
-// auth.hpp — HTTP Basic authentication (RFC 7617) and the generated password of a fresh data dir.
+// auth.hpp — the admin's credentials, shared by every frontend: HTTP Basic authentication (RFC 7617; gRPC sends
+// the same header as metadata) and the generated password of a fresh data dir.
 #pragma once
 
 #include <array>
@@ -6,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace faas::http {
+namespace faas::frontend {
 
 class BasicAuth {
  public:
@@ -24,4 +25,8 @@ class BasicAuth {
 // missing; `created` tells which. Throws std::runtime_error when the file cannot be read or written.
 std::string load_or_create_password(const std::filesystem::path& data_dir, bool& created);
 
-}  // namespace faas::http
+// The admin's password for `program`: FAAS_HTTP_PASSWORD when set, else the data dir's file (created when
+// missing), saying on stderr where it is. Never a built-in default. Throws std::runtime_error as above.
+std::string admin_password(const char* program, const std::string& user, const std::filesystem::path& data_dir);
+
+}  // namespace faas::frontend

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -16,7 +18,7 @@
 
 #include "base64.hpp"
 
-namespace faas::http {
+namespace faas::frontend {
 namespace {
 
 std::array<unsigned char, 32> digest(std::string_view text) {
@@ -90,4 +92,16 @@ std::string load_or_create_password(const std::filesystem::path& data_dir, bool&
   return password;
 }
 
-}  // namespace faas::http
+std::string admin_password(const char* program, const std::string& user, const std::filesystem::path& data_dir) {
+  if (const char* password = std::getenv("FAAS_HTTP_PASSWORD"); password != nullptr && *password != '\0') {
+    return password;
+  }
+  bool created = false;
+  auto password = load_or_create_password(data_dir, created);
+  std::fprintf(stderr, created ? "%s: generated a password for user '%s' in %s\n"
+                               : "%s: the password for user '%s' is in %s\n",
+               program, user.c_str(), (data_dir / "http-password").c_str());
+  return password;
+}
+
+}  // namespace faas::frontend
