@@ -19,3 +19,5 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)  # the sandbox's system-call filter
 set(PAHO_WITH_SSL ON)  # for bench/mqtt_bench, the load generator. Debian's libpaho-mqttpp3 is built on the SSL variant of Paho C (paho-mqtt3as)
 find_package(PahoMqttCpp CONFIG REQUIRED)
+find_package(Protobuf REQUIRED)           # faas-grpc's messages
+find_package(gRPC CONFIG REQUIRED)        # gRPC::grpc++, grpc++_reflection and grpc_cpp_plugin

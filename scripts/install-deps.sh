@@ -10,10 +10,13 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libcli11-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # faas-grpc
+  libcoap3-dev libcoap3-bin  # faas-coap (coap-client for its tests)
   libseccomp-dev util-linux  # the workers' sandbox (its seccomp filter; setpriv for the tests' non-root server)
   mosquitto mosquitto-clients
   python3-pytest python3-requests python3-paho-mqtt
   python3-prometheus-client  # the tests parse /metrics with it
+  python3-grpcio python3-protobuf  # the tests' gRPC client
   curl wrk
   clang libclang-rt-14-dev   # the libFuzzer targets (scripts/fuzz.sh)
   openssl                    # certificates for the MQTT TLS test

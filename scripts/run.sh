@@ -2,8 +2,9 @@
 # Installs what is missing, builds, and starts libfaas on its embedded defaults:
 #   - faas-http on port 8080 (FAAS_HTTP_PORT), dashboard at /admin/gui;
 #   - a local mosquitto on port 1883 (FAAS_MQTT_PORT) with TCP_NODELAY, unless a broker already listens there;
-#   - faas-mqtt connected to it.
-# Both servers share ./faas-data (FAAS_DATA_DIR): SQLite, functions and virtualenvs. The HTTP admin password is
+#   - faas-mqtt connected to it;
+#   - faas-grpc on port 50051 (FAAS_GRPC_PORT).
+# The servers share ./faas-data (FAAS_DATA_DIR): SQLite, functions and virtualenvs. The HTTP admin password is
 # FAAS_HTTP_PASSWORD or the one generated into ./faas-data/http-password at first start. Other settings come from
 # the environment variables of docs/http.md and docs/mqtt.md (FAAS_TIMEOUT, ...). Ctrl-C stops everything.
 set -euo pipefail
@@ -16,6 +17,7 @@ cmake --build build -j"$(nproc)"
 data_dir=${FAAS_DATA_DIR:-faas-data}
 http_port=${FAAS_HTTP_PORT:-8080}
 mqtt_port=${FAAS_MQTT_PORT:-1883}
+grpc_port=${FAAS_GRPC_PORT:-50051}
 mkdir -p "$data_dir"
 trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT INT TERM
 
@@ -29,5 +31,7 @@ fi
 
 build/frontends/mqtt/faas-mqtt --broker "tcp://127.0.0.1:$mqtt_port" --data-dir "$data_dir" &
 build/frontends/http/faas-http --port "$http_port" --data-dir "$data_dir" &
-echo "faas-http on http://localhost:$http_port (dashboard: /admin/gui, user admin); faas-mqtt on tcp://127.0.0.1:$mqtt_port"
+build/frontends/grpc/faas-grpc --port "$grpc_port" --data-dir "$data_dir" &
+echo "faas-http on http://localhost:$http_port (dashboard: /admin/gui, user admin); faas-mqtt on tcp://127.0.0.1:$mqtt_port;"
+echo "faas-grpc on localhost:$grpc_port"
 wait -n

@@ -233,3 +233,49 @@ def start_mqtt(tmp_path, broker):
     yield start
     for server in servers:
         server.stop()
+
+
+class GrpcServer(ServerProcess):
+    """A faas-grpc process on 127.0.0.1 and a free port, with a client holding the admin's credentials."""
+
+    def __init__(self, data_dir, *args, env=None, password="test-password"):
+        self.data_dir = pathlib.Path(data_dir)
+        self.args = list(args)
+        self.env = {**os.environ, "FAAS_HTTP_PASSWORD": password, **(env or {})}
+        self.password = password
+        self.channel = None
+
+    def start(self, timeout=20):
+        import grpc
+        from grpc_client import FaasClient, basic
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-faas-grpc.log"
+        command = [str(BUILD / "frontends" / "grpc" / "faas-grpc"), "--host", "127.0.0.1", "--port", "0",
+                   "--data-dir", str(self.data_dir), *self.args]
+        found = self.launch(command, self.env, r"listening on ([\d.]+):(\d+)", timeout)
+        self.port = int(found.group(2))
+        self.target = f"127.0.0.1:{self.port}"
+        if "--tls-cert" not in self.args:
+            self.channel = grpc.insecure_channel(self.target)
+            self.client = FaasClient(self.channel, [basic("admin", self.password)])
+        return self
+
+    def stop(self, *args, **kwargs):
+        if self.channel is not None:
+            self.channel.close()
+        return super().stop(*args, **kwargs)
+
+
+@pytest.fixture
+def start_grpc(tmp_path):
+    """Starts faas-grpc servers for one test and stops them after it: start_grpc(*args, data_dir=?, env=?)."""
+    servers = []
+
+    def start(*args, data_dir=None, env=None):
+        server = GrpcServer(data_dir or tmp_path / "data", *args, env=env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
