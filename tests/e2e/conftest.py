@@ -279,3 +279,51 @@ def start_grpc(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+class CoapServer(ServerProcess):
+    """A faas-coap process on 127.0.0.1, free ports for coap:// and coaps://, the admin's key its password."""
+
+    def __init__(self, data_dir, *args, env=None, password="test-password"):
+        self.data_dir = pathlib.Path(data_dir)
+        self.args = list(args)
+        self.env = {**os.environ, "FAAS_HTTP_PASSWORD": password, **(env or {})}
+        self.password = password
+
+    def start(self, timeout=20):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-faas-coap.log"
+        command = [str(BUILD / "frontends" / "coap" / "faas-coap"), "--host", "127.0.0.1", "--port", "0",
+                   "--dtls-port", "0", "--data-dir", str(self.data_dir), *self.args]
+        found = self.launch(command, self.env, r"listening on [\d.]+:(\d+) \(coap\), [\d.]+:(\d+) \(coaps\)", timeout)
+        self.port, self.dtls_port = int(found.group(1)), int(found.group(2))
+        return self
+
+    def url(self, path, dtls=True):
+        return f"coaps://127.0.0.1:{self.dtls_port}{path}" if dtls else f"coap://127.0.0.1:{self.port}{path}"
+
+    def client(self, method, path, payload=None, dtls=True, key=None, identity="admin", extra=(), timeout=20):
+        """Runs coap-client (libcoap's, OpenSSL build); returns (stdout, stderr): an answer's payload, or its code and
+        payload ("4.04 {...}") or the client's complaint."""
+        command = ["coap-client-openssl", "-m", method, "-B", "5", *extra]
+        if dtls:
+            command += ["-u", identity, "-k", key or self.password]
+        if payload is not None:
+            command += ["-e", payload] if isinstance(payload, str) else ["-f", str(payload)]
+        done = subprocess.run([*command, self.url(path, dtls)], capture_output=True, text=True, timeout=timeout)
+        return done.stdout, done.stderr
+
+
+@pytest.fixture
+def start_coap(tmp_path):
+    """Starts faas-coap servers for one test and stops them after it: start_coap(*args, data_dir=?, env=?)."""
+    servers = []
+
+    def start(*args, data_dir=None, env=None):
+        server = CoapServer(data_dir or tmp_path / "data", *args, env=env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
