@@ -67,6 +67,68 @@ void Exchanges::end_call(const std::string& peer) {
   if (it != running_.end() && --it->second == 0) running_.erase(it);
 }
 
+void Bodies::drop(const std::string& key) {
+  auto it = transfers_.find(key);
+  if (it == transfers_.end()) return;
+  bytes_ -= it->second.data.size();
+  if (auto peer = per_peer_.find(it->second.peer); peer != per_peer_.end() && --peer->second == 0) {
+    per_peer_.erase(peer);
+  }
+  transfers_.erase(it);
+}
+
+Bodies::Step Bodies::add(const std::string& peer, const std::string& key, std::size_t offset, std::string_view block,
+                         bool more, std::size_t declared, std::size_t max_body, Clock::time_point now,
+                         std::string& body) {
+  while (!by_expiry_.empty() && by_expiry_.front().first <= now) {
+    auto it = transfers_.find(by_expiry_.front().second);
+    if (it != transfers_.end() && it->second.expires <= now) drop(it->first);
+    by_expiry_.pop_front();
+  }
+  auto it = transfers_.find(key);
+  if (offset == 0) {
+    if (it != transfers_.end() && it->second.data.size() == block.size() && more) return Step::more;  // again
+    drop(key);
+    if (declared > max_body || block.size() > max_body) return Step::too_large;
+    if (!more) {
+      body.assign(block);
+      return Step::complete;
+    }
+    if (per_peer_[peer] >= limits_.per_peer || bytes_ + block.size() > limits_.max_bytes) {
+      if (per_peer_[peer] == 0) per_peer_.erase(peer);
+      return Step::busy;
+    }
+    ++per_peer_[peer];
+    it = transfers_.emplace(key, Transfer{peer, {}, 0, now + limits_.lifetime}).first;
+    by_expiry_.emplace_back(it->second.expires, key);
+  } else if (it == transfers_.end()) {
+    return Step::out_of_order;
+  } else if (offset + block.size() == it->second.data.size() && block.size() == it->second.last_block) {
+    return Step::more;  // the last block again (its answer was lost)
+  } else if (offset != it->second.data.size()) {
+    drop(key);
+    return Step::out_of_order;
+  }
+  Transfer& transfer = it->second;
+  if (transfer.data.size() + block.size() > max_body) {
+    drop(key);
+    return Step::too_large;
+  }
+  if (bytes_ + block.size() > limits_.max_bytes) {
+    drop(key);
+    return Step::busy;
+  }
+  transfer.data.append(block);
+  transfer.last_block = block.size();
+  bytes_ += block.size();
+  if (more) return Step::more;
+  body = std::move(transfer.data);
+  bytes_ -= body.size();
+  transfer.data.clear();
+  drop(key);
+  return Step::complete;
+}
+
 Addresses::Peer& Addresses::touch(const std::string& peer) {
   auto [it, added] = peers_.try_emplace(peer);
   if (!added) {

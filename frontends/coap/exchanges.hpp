@@ -69,6 +69,53 @@ class Exchanges {
   std::size_t bytes_ = 0;
 };
 
+// Request bodies that arrive block by block (RFC 7959 Block1), put together here so that their size is ours to
+// bound: a peer has at most `per_peer` bodies in progress, all of them together hold at most `max_bytes`, and a
+// body not finished within `lifetime` is dropped.
+class Bodies {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Limits {
+    std::size_t per_peer = 2;
+    std::size_t max_bytes = 64u << 20;
+    std::chrono::seconds lifetime{60};
+  };
+  enum class Step {
+    more,          // taken; send the next block
+    complete,      // `body` holds the whole body
+    too_large,     // over `max_body` (declared or sent): dropped
+    out_of_order,  // not the next block of a body in progress: dropped
+    busy,          // the peer or the server has too much in progress; retry later
+  };
+
+  Bodies() = default;
+  explicit Bodies(Limits limits) : limits_(limits) {}
+
+  // Adds the block at `offset` of the body `key` (of `peer`, and whatever tells its transfers apart); `more`: more
+  // blocks follow; `declared`: the whole size when the client said it (Size1), else 0. A block sent again (the
+  // last one taken) is taken again without effect.
+  Step add(const std::string& peer, const std::string& key, std::size_t offset, std::string_view block, bool more,
+           std::size_t declared, std::size_t max_body, Clock::time_point now, std::string& body);
+
+  std::size_t bytes() const noexcept { return bytes_; }
+  std::size_t size() const noexcept { return transfers_.size(); }
+
+ private:
+  struct Transfer {
+    std::string peer;
+    std::string data;
+    std::size_t last_block = 0;  // the size of the last block taken
+    Clock::time_point expires;
+  };
+  void drop(const std::string& key);
+
+  Limits limits_;
+  std::unordered_map<std::string, Transfer> transfers_;
+  std::deque<std::pair<Clock::time_point, std::string>> by_expiry_;  // may name transfers dropped since
+  std::unordered_map<std::string, std::size_t> per_peer_;
+  std::size_t bytes_ = 0;
+};
+
 // The addresses that proved they receive what is sent to them, by echoing a challenge (RFC 9175, section 2.4):
 // only they get answers much larger than their requests. A challenge is 8 random bytes, good for `lifetime`; a
 // proof holds for `lifetime` too. At most `max_peers` addresses are remembered (the oldest go first).

@@ -52,6 +52,10 @@ Answer busy_token() {
   return error_answer(503, "a request with this token is still running; use a new token", "overloaded", 1);
 }
 
+Answer too_large(std::size_t limit) {
+  return error_answer(413, "the body is larger than " + std::to_string(limit) + " bytes");
+}
+
 Answer unauthorized() {
   return error_answer(401, "this needs the admin's key: use coaps:// with the pre-shared key");
 }
@@ -65,14 +69,6 @@ std::string peer_of(coap_session_t* session) {
 
 std::string text_of(const coap_string_t* s) {
   return s == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(s->s), s->length);
-}
-
-// The request's whole body (libcoap reassembles a block-wise one first).
-std::string body_of(const coap_pdu_t* request) {
-  size_t length = 0, offset = 0, total = 0;
-  const uint8_t* data = nullptr;
-  if (!coap_get_data_large(request, &length, &data, &offset, &total)) return {};
-  return std::string(reinterpret_cast<const char*>(data), length);
 }
 
 // The value of `key` in a query string such as "limit=5&x".
@@ -136,7 +132,7 @@ Server::Server(Engine& engine, const CoapConfig& config)
   context_ = coap_new_context(nullptr);
   if (context_ == nullptr) throw std::runtime_error("cannot create the CoAP context");
   coap_set_app_data(context_, this);
-  coap_context_set_block_mode(context_, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_context_set_block_mode(context_, COAP_BLOCK_USE_LIBCOAP);
   coap_context_set_max_idle_sessions(context_, 4096);
   coap_context_set_max_handshake_sessions(context_, 256);
 
@@ -340,6 +336,59 @@ void Server::answer(coap_resource_t* resource, coap_session_t* session, const co
   respond(resource, session, request, query, response, reply);
 }
 
+std::optional<std::string> Server::take_body(coap_resource_t* resource, coap_session_t* session,
+                                             const coap_pdu_t* request, const coap_string_t* query,
+                                             coap_pdu_t* response, const std::string& peer, const std::string& path) {
+  size_t length = 0, offset = 0, total = 0;
+  const uint8_t* data = nullptr;
+  coap_get_data_large(request, &length, &data, &offset, &total);
+  std::string_view block(reinterpret_cast<const char*>(data), data == nullptr ? 0 : length);
+  coap_block_b_t block1{};
+  if (!coap_get_block_b(session, request, COAP_OPTION_BLOCK1, &block1)) {
+    if (block.size() > config_.max_body_bytes) {
+      answer(resource, session, request, query, response, too_large(config_.max_body_bytes), peer);
+      return std::nullopt;
+    }
+    return std::string(block);
+  }
+  // Transfers are told apart by their Request-Tag (RFC 9175), which libcoap's clients send.
+  coap_opt_iterator_t options;
+  std::string key = peer + ' ' + path;
+  if (coap_opt_t* tag = coap_check_option(request, COAP_OPTION_RTAG, &options)) {
+    key.append(" ").append(reinterpret_cast<const char*>(coap_opt_value(tag)), coap_opt_length(tag));
+  }
+  std::size_t declared = 0;
+  if (coap_opt_t* size1 = coap_check_option(request, COAP_OPTION_SIZE1, &options)) {
+    declared = coap_decode_var_bytes8(coap_opt_value(size1), coap_opt_length(size1));
+  }
+  std::string body;
+  const std::size_t at = static_cast<std::size_t>(block1.num) * (std::size_t{1} << (block1.szx + 4));
+  switch (bodies_.add(peer, key, at, block, block1.m != 0, declared, config_.max_body_bytes,
+                      Bodies::Clock::now(), body)) {
+    case Bodies::Step::complete:
+      return body;
+    case Bodies::Step::more: {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_CONTINUE);
+      std::uint8_t value[4];
+      coap_add_option(response, COAP_OPTION_BLOCK1,
+                      coap_encode_var_safe(value, sizeof value, (block1.num << 4) | (1u << 3) | block1.szx), value);
+      return std::nullopt;
+    }
+    case Bodies::Step::too_large:
+      answer(resource, session, request, query, response, too_large(config_.max_body_bytes), peer);
+      return std::nullopt;
+    case Bodies::Step::out_of_order:
+      answer(resource, session, request, query, response,
+             error_answer(408, "a block is missing: send the body again from its first block"), peer);
+      return std::nullopt;
+    case Bodies::Step::busy:
+      answer(resource, session, request, query, response,
+             error_answer(503, "too many bodies in transfer; retry later", "overloaded", 1), peer);
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 bool Server::address_verified(const coap_pdu_t* request, coap_pdu_t* response, const std::string& peer) {
   const auto now = Exchanges::Clock::now();
   coap_opt_iterator_t options;
@@ -397,7 +446,6 @@ void Server::handle(coap_resource_t* resource, coap_session_t* session, const co
                     const coap_string_t* query, coap_pdu_t* response) {
   const std::string peer = peer_of(session);
   const bool admin = coap_session_get_proto(session) == COAP_PROTO_DTLS;  // the handshake proved the key
-
   // The second call of the handler for a separately answered request: its answer is ready.
   if (coap_async_t* async = coap_find_async(session, coap_pdu_get_token(request))) {
     auto* pending = static_cast<Pending*>(coap_async_get_app_data(async));
@@ -431,11 +479,6 @@ void Server::handle(coap_resource_t* resource, coap_session_t* session, const co
   };
 
   try {
-    size_t length = 0, offset = 0, total = 0;
-    const uint8_t* data = nullptr;
-    if (coap_get_data_large(request, &length, &data, &offset, &total) && total > config_.max_body_bytes) {
-      return reply(error_answer(413, "the body is larger than " + std::to_string(config_.max_body_bytes) + " bytes"));
-    }
     const bool function_path = path.rfind("function/", 0) == 0;
     std::string name;
     std::string rest;
@@ -455,7 +498,9 @@ void Server::handle(coap_resource_t* resource, coap_session_t* session, const co
       if (!exchanges_.start_call(peer)) {
         return reply(error_answer(503, "too many calls of yours are running; retry later", "overloaded", 1));
       }
-      if (!invoke(session, request, peer, std::move(name), body_of(request))) {
+      auto body = take_body(resource, session, request, query, response, peer, path);
+      if (!body) return exchanges_.end_call(peer);  // answered: the next block, or why not
+      if (!invoke(session, request, peer, std::move(name), std::move(*body))) {
         exchanges_.end_call(peer);
         return reply(busy_token());
       }
@@ -472,7 +517,9 @@ void Server::handle(coap_resource_t* resource, coap_session_t* session, const co
     }
     if (path == "admin/upload") {
       if (method != COAP_REQUEST_CODE_POST) return reply(error_answer(405, "use POST"));
-      return deferred(offload(session, request, peer, [this, body = body_of(request)] {
+      auto body = take_body(resource, session, request, query, response, peer, path);
+      if (!body) return;
+      return deferred(offload(session, request, peer, [this, body = std::move(*body)] {
         json parsed = json::parse(body, nullptr, false);
         if (!parsed.is_object()) throw Error(ErrorCode::invalid_input, "send a JSON object: name, code_b64, req_b64");
         auto name = *frontend::string_field(parsed, "name", true);

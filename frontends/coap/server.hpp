@@ -82,6 +82,11 @@ class Server {
   void answer(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
               const coap_string_t* query, coap_pdu_t* response, const Answer& reply, const std::string& peer);
   void observe(const std::string& function, std::string latest);
+  // The request's body: whole, or put together from its blocks. Nullopt when it answered the request itself (the
+  // next block, please; or why the body is refused).
+  std::optional<std::string> take_body(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                                       const coap_string_t* query, coap_pdu_t* response, const std::string& peer,
+                                       const std::string& path);
   // Whether an unauthenticated peer showed it receives at its address (its request echoes our challenge, or it
   // did so lately); if not, adds a fresh challenge (an Echo option) to the response.
   bool address_verified(const coap_pdu_t* request, coap_pdu_t* response, const std::string& peer);
@@ -96,6 +101,7 @@ class Server {
   int wake_fd_ = -1;
   Exchanges exchanges_;
   Addresses verified_;
+  Bodies bodies_;
   std::unordered_map<std::string, Observed> observed_;
   std::shared_ptr<RecordFollower> follower_;
 

@@ -201,6 +201,37 @@ def test_hostile_datagrams_are_dropped_or_refused_and_the_server_keeps_serving(s
     assert coap.stop() == 0, coap.log()
 
 
+def block1(number, more=True, szx=6):
+    value = number << 4 | more << 3 | szx
+    return value.to_bytes(3 if value > 0xFFFF else 2 if value > 0xFF else 1, "big")
+
+
+def test_oversized_and_broken_block_transfers_are_refused(start_coap):
+    coap = start_coap("--max-body-kib", "64")
+    public_function(coap, "calc", ADD)
+    client = coap_raw.Client(coap.port)
+    client.prove("function/calc", b'{"args": [1]}')
+
+    def send_block(mid, number, options=(), more=True, token=b"\x31"):
+        client.send(coap_raw.encode(coap_raw.CON, coap_raw.POST, mid, token, "function/calc", b"a" * 1024,
+                                    options=[(27, block1(number, more)), *options]))
+        return client.receive()
+
+    too_big = send_block(1, 0, options=[(60, (100 << 20).to_bytes(4, "big"))])  # declared 100 MiB: at once
+    assert too_big[1] == coap_raw.code("4.13")
+    for number in range(100):  # undeclared: refused once past the limit, nothing kept beyond it
+        answer = send_block(100 + number, number)
+        if answer[1] != coap_raw.code("2.31"):
+            break
+    assert answer[1] == coap_raw.code("4.13") and number == 64, (number, answer)
+    assert send_block(300, 5)[1] == coap_raw.code("4.08")  # a block of a transfer never begun
+    assert send_block(301, 0)[1] == coap_raw.code("2.31")
+    assert send_block(302, 2)[1] == coap_raw.code("4.08")  # one skipped
+    answer = client.prove("function/calc", b'{"args": [2, 3]}')
+    assert json.loads(answer[5])["result"] == 5
+    client.close()
+
+
 def test_bad_configuration_is_one_clear_line(tmp_path):
     from conftest import BUILD
     done = subprocess.run([str(BUILD / "frontends" / "coap" / "faas-coap"), "--data-dir", str(tmp_path / "d"),
