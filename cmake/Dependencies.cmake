@@ -21,3 +21,4 @@ set(PAHO_WITH_SSL ON)  # for bench/mqtt_bench, the load generator. Debian's libp
 find_package(PahoMqttCpp CONFIG REQUIRED)
 find_package(Protobuf REQUIRED)           # faas-grpc's messages
 find_package(gRPC CONFIG REQUIRED)        # gRPC::grpc++, grpc++_reflection and grpc_cpp_plugin
+pkg_check_modules(COAP REQUIRED IMPORTED_TARGET GLOBAL libcoap-3-openssl)  # faas-coap, with DTLS on OpenSSL

@@ -2,6 +2,7 @@
 #include "server.hpp"
 
 #include <netdb.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -60,11 +61,20 @@ Answer unauthorized() {
   return error_answer(401, "this needs the admin's key: use coaps:// with the pre-shared key");
 }
 
+// Who sent a request, as a key: its protocol and address, in binary (the same address may talk plain UDP and
+// DTLS: two peers).
 std::string peer_of(coap_session_t* session) {
-  char text[INET6_ADDRSTRLEN + 16] = {};
-  coap_print_addr(coap_session_get_addr_remote(session), reinterpret_cast<unsigned char*>(text), sizeof text - 1);
-  // The same address may talk plain UDP and DTLS: two peers.
-  return (coap_session_get_proto(session) == COAP_PROTO_DTLS ? "dtls " : "udp ") + std::string(text);
+  const coap_address_t* remote = coap_session_get_addr_remote(session);
+  std::string key(1, coap_session_get_proto(session) == COAP_PROTO_DTLS ? 'd' : 'u');
+  const auto& address = remote->addr;
+  if (address.sa.sa_family == AF_INET6) {
+    key.append(reinterpret_cast<const char*>(&address.sin6.sin6_port), sizeof address.sin6.sin6_port);
+    key.append(reinterpret_cast<const char*>(&address.sin6.sin6_addr), sizeof address.sin6.sin6_addr);
+  } else {
+    key.append(reinterpret_cast<const char*>(&address.sin.sin_port), sizeof address.sin.sin_port);
+    key.append(reinterpret_cast<const char*>(&address.sin.sin_addr), sizeof address.sin.sin_addr);
+  }
+  return key;
 }
 
 std::string text_of(const coap_string_t* s) {
@@ -215,16 +225,22 @@ std::string Server::udp_address() const { return udp_address_; }
 std::string Server::dtls_address() const { return dtls_address_; }
 
 void Server::post(std::function<void()> change) {
+  bool wake = false;
   {
     std::lock_guard lock(posted_mutex_);
     change();
+    wake = !wake_sent_;  // one wake until the loop takes what is posted: no system call per finished call
+    wake_sent_ = true;
   }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto written = ::write(wake_fd_, &one, sizeof one);
+  if (wake) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(wake_fd_, &one, sizeof one);
+  }
 }
 
 void Server::run(const std::function<bool()>& stop) {
   auto next_listing = std::chrono::steady_clock::now();
+  const int coap_fd = coap_context_get_coap_fd(context_);
   while (!stop()) {
     // Functions uploaded or deleted through another server on this data dir: their logs become observable.
     if (auto now = std::chrono::steady_clock::now(); now >= next_listing && !listing_.exchange(true)) {
@@ -241,10 +257,19 @@ void Server::run(const std::function<bool()>& stop) {
         post([&] { functions_ = std::move(names); });
       });
     }
-    fd_set readable;
-    FD_ZERO(&readable);
-    FD_SET(wake_fd_, &readable);
-    coap_io_process_with_fds(context_, 100, wake_fd_ + 1, &readable, nullptr, nullptr);
+    if (coap_fd >= 0) {
+      // libcoap on epoll: its descriptor and our eventfd in one poll. libcoap's own timers (retransmissions) are
+      // second-scale; each wake runs whatever is due.
+      coap_io_process(context_, COAP_IO_NO_WAIT);
+      pollfd ready[2] = {{coap_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      ::poll(ready, 2, 100);
+      if ((ready[1].revents & POLLIN) == 0) continue;
+    } else {
+      fd_set readable;
+      FD_ZERO(&readable);
+      FD_SET(wake_fd_, &readable);
+      coap_io_process_with_fds(context_, 100, wake_fd_ + 1, &readable, nullptr, nullptr);
+    }
     std::uint64_t count = 0;
     if (::read(wake_fd_, &count, sizeof count) > 0) take_posted();
   }
@@ -257,6 +282,7 @@ void Server::take_posted() {
     std::lock_guard lock(posted_mutex_);
     finished.swap(finished_);
     functions.swap(functions_);
+    wake_sent_ = false;
   }
   if (functions) {
     listing_ = false;

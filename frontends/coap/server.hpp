@@ -108,6 +108,7 @@ class Server {
   std::mutex posted_mutex_;
   std::vector<std::pair<coap_async_t*, Answer>> finished_;  // posted by other threads, taken by the loop
   std::optional<std::vector<std::string>> functions_;  // the function names, read off the loop every 2 s
+  bool wake_sent_ = false;  // the eventfd was written since the loop last took what is posted
   std::atomic<bool> records_waiting_{false};
   std::atomic<bool> listing_{false};
 
