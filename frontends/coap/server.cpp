@@ -211,10 +211,22 @@ Server::Server(Engine& engine, const CoapConfig& config)
     auto newest = engine_.logs(info.name, 1);
     observe(info.name, newest.empty() ? std::string() : newest.back());
   }
-  follower_ = engine_.follow(FollowOptions{}, [this] { post([this] { records_waiting_ = true; }); });
+  alive_->server = this;
+  follower_ = engine_.follow(FollowOptions{}, record_waker());
+}
+
+std::function<void()> Server::record_waker() {
+  return [alive = alive_] {
+    std::lock_guard lock(alive->mutex);
+    if (alive->server != nullptr) alive->server->post([server = alive->server] { server->records_waiting_ = true; });
+  };
 }
 
 Server::~Server() {
+  {
+    std::lock_guard lock(alive_->mutex);  // an engine thread may be about to say records came
+    alive_->server = nullptr;
+  }
   blocking_.join();
   if (context_ != nullptr) coap_free_context(context_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -310,7 +322,7 @@ void Server::take_posted() {
     }
     for (const auto& name : changed) coap_resource_notify_observers(observed_[name].resource, nullptr);
     if (follower_->dropped()) {  // it fell behind: follow again; observers get the newest state anyway
-      follower_ = engine_.follow(FollowOptions{}, [this] { post([this] { records_waiting_ = true; }); });
+      follower_ = engine_.follow(FollowOptions{}, record_waker());
     }
   }
 }

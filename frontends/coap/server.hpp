@@ -92,6 +92,8 @@ class Server {
   bool address_verified(const coap_pdu_t* request, coap_pdu_t* response, const std::string& peer);
   void take_posted();  // on the loop: finished calls, new records, the functions to observe
   void post(std::function<void()> change);  // from any thread: changes the posted state, wakes the loop
+  // What the engine calls when records come: it outlives this server, so it reaches it through alive_.
+  std::function<void()> record_waker();
 
   Engine& engine_;
   const CoapConfig& config_;
@@ -103,6 +105,11 @@ class Server {
   Addresses verified_;
   Bodies bodies_;
   std::unordered_map<std::string, Observed> observed_;
+  struct Alive {
+    std::mutex mutex;
+    Server* server = nullptr;
+  };
+  std::shared_ptr<Alive> alive_ = std::make_shared<Alive>();
   std::shared_ptr<RecordFollower> follower_;
 
   std::mutex posted_mutex_;
