@@ -1,6 +1,5 @@
 // faas-coap: command line and environment (docs/configuration.md) → CoapConfig + EngineConfig, then serve until a
 // signal.
-#include <signal.h>
 
 #include <atomic>
 #include <cstdio>
@@ -13,19 +12,15 @@
 #include "auth.hpp"
 #include "options.hpp"
 #include "server.hpp"
+#include "signals.hpp"
 
 namespace {
 
 using namespace faas;
 
 int serve(int argc, char** argv) {
-  // Signals are taken by a thread of our own through sigwait; every thread started from here on inherits the
-  // blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // First: every thread started from here on inherits the blocked signals.
+  frontend::StopSignal stop;
 
   coap::CoapConfig config;
   frontend::CommonOptions common;
@@ -72,21 +67,13 @@ int serve(int argc, char** argv) {
     config.psk_key = frontend::admin_password("faas-coap", config.psk_identity, common.engine.data_dir);
   }
 
-  std::atomic<bool> stop{false};
-  std::thread waiter([&] {
-    int caught = 0;
-    sigwait(&signals, &caught);
-    spdlog::info("caught signal {}; shutting down", caught);
-    stop = true;
-  });
-
   Engine engine(common.engine);
   {
     coap::Server server(engine, config);
     spdlog::info("isolation {}, data dir {}", to_string(common.engine.isolation), common.engine.data_dir.string());
     std::fprintf(stderr, "faas-coap: listening on %s (coap), %s (coaps)\n", server.udp_address().c_str(),
                  server.dtls_address().c_str());
-    server.run([&] { return stop.load(); });
+    server.run([&] { return stop.requested(); });
     // Lets queued and running invocations finish (each bounded by its timeout) while their answers still go out.
     std::atomic<bool> drained{false};
     std::thread drain([&] {
@@ -99,7 +86,6 @@ int serve(int argc, char** argv) {
       return std::chrono::steady_clock::now() > deadline;  // the last answers leave
     });
   }
-  waiter.join();
   engine.shutdown();
   spdlog::info("stopped");
   return 0;

@@ -137,6 +137,13 @@ struct Server::Pending {
 Server::Server(Engine& engine, const CoapConfig& config)
     : engine_(engine), config_(config), exchanges_(config.exchanges), blocking_(config.blocking_threads) {
   coap_startup();
+  // libcoap's own messages go to our log at debug level: what matters reaches us as return values, and hostile
+  // datagrams would otherwise fill the log with its warnings.
+  coap_set_log_handler([](coap_log_t, const char* message) {
+    std::string_view text(message);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    spdlog::debug("libcoap: {}", text);
+  });
   coap_set_log_level(LOG_WARNING);
   coap_dtls_set_log_level(LOG_WARNING);
   context_ = coap_new_context(nullptr);

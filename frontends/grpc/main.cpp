@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
@@ -72,6 +73,9 @@ int serve(int argc, char** argv) {
   config.max_message_bytes = static_cast<std::size_t>(max_message_mib * 1024 * 1024);
   auto server_credentials = credentials(config);  // bad TLS files: one line and exit 1, before anything starts
   frontend::setup_logging("faas-grpc", common.log_level);
+  // gRPC's own messages (a port in use prints a page of them) go to our log at debug level: its failures reach
+  // us as return values and statuses, which say what happened in one line.
+  gpr_set_log_function([](gpr_log_func_args* args) { spdlog::debug("grpc: {}", args->message); });
   frontend::warn_if_unconfined(common.engine);
   config.password = frontend::admin_password("faas-grpc", config.user, common.engine.data_dir);
   if (config.tls_cert.empty() && config.host != "127.0.0.1" && config.host != "::1" && config.host != "localhost") {

@@ -1,6 +1,5 @@
 // faas-mqtt: command line and environment (docs/configuration.md) → MqttConfig + EngineConfig, then serve until a
 // signal.
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "options.hpp"
+#include "signals.hpp"
 #include "api.hpp"
 #include "transport.hpp"
 
@@ -26,13 +26,8 @@ std::string default_client_id() {
 }
 
 int serve(int argc, char** argv) {
-  // Signals are taken by a thread of our own through sigwait; every thread started from here on (logging,
-  // engine, transport) inherits the blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // First: every thread started from here on (logging, engine, transport) inherits the blocked signals.
+  frontend::StopSignal stop;
 
   mqtt::MqttConfig config;
   frontend::CommonOptions common;
@@ -87,14 +82,6 @@ int serve(int argc, char** argv) {
   frontend::setup_logging("faas-mqtt", common.log_level);
   frontend::warn_if_unconfined(common.engine);
 
-  std::atomic<bool> stop{false};
-  std::thread waiter([&] {
-    int caught = 0;
-    sigwait(&signals, &caught);
-    spdlog::info("caught signal {}; shutting down", caught);
-    stop = true;
-  });
-
   Engine engine(common.engine);
   std::unique_ptr<mqtt::Transport> transport;
   mqtt::Api api(engine, config, [&transport](const std::string& topic, std::string payload,
@@ -106,10 +93,9 @@ int serve(int argc, char** argv) {
   spdlog::info("isolation {}, data dir {}, client id {}", to_string(common.engine.isolation),
                common.engine.data_dir.string(), config.client_id);
   api.resume();  // answers wait for the subscriptions, like every answer made while disconnected
-  if (transport->connect([&] { return stop.load(); })) {
-    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (transport->connect([&] { return stop.requested(); })) {
+    while (!stop.requested()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  waiter.join();
   // The subscriptions stay: they are the broker's queue of requests for our next start.
   api.stop_taking_requests();
   engine.drain();  // lets queued and running invocations finish, each bounded by its timeout; answers go out

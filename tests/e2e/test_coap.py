@@ -1,6 +1,7 @@
 """faas-coap end to end: coap-client (libcoap's) and raw datagrams against the server, with and without DTLS,
 block-wise transfers, retransmissions, Observe, refusals and hostile input."""
 import json
+import os
 import socket
 import struct
 import subprocess
@@ -234,7 +235,13 @@ def test_oversized_and_broken_block_transfers_are_refused(start_coap):
 
 def test_bad_configuration_is_one_clear_line(tmp_path):
     from conftest import BUILD
-    done = subprocess.run([str(BUILD / "frontends" / "coap" / "faas-coap"), "--data-dir", str(tmp_path / "d"),
-                           "--port", "0", "--dtls-port", "0", "--psk-key-file", str(tmp_path / "missing")],
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 1 and "cannot read a key from" in done.stderr, done.stderr
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    for args, expected in ((["--port", "0", "--psk-key-file", str(tmp_path / "missing")], "cannot read a key from"),
+                           (["--port", str(taken.getsockname()[1])], "cannot listen on 127.0.0.1:")):
+        done = subprocess.run([str(BUILD / "frontends" / "coap" / "faas-coap"), "--data-dir", str(tmp_path / "d"),
+                               "--host", "127.0.0.1", "--dtls-port", "0", *args],
+                              capture_output=True, text=True, timeout=30, env={**os.environ, "FAAS_HTTP_PASSWORD": "x"})
+        assert done.returncode == 1 and expected in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) <= 2, done.stderr  # the warning of isolation aside
+    taken.close()

@@ -1,6 +1,8 @@
 """faas-grpc end to end: every RPC of libfaas.v1.Faas through grpcio, streamed chunks, deadlines, credentials,
 health, reflection, TLS and oversized messages."""
 import json
+import os
+import socket
 import subprocess
 import threading
 import time
@@ -215,8 +217,14 @@ def test_tls(start_grpc, tmp_path):
 
 def test_bad_configuration_is_one_clear_line(tmp_path):
     from conftest import BUILD
-    for args, expected in ((["--tls-cert", str(tmp_path / "missing.pem")], "both --tls-cert and --tls-key"),
-                           (["--tls-cert", "/nonexistent", "--tls-key", "/nonexistent"], "cannot read the TLS")):
+    taken = socket.create_server(("127.0.0.1", 0))
+    for args, expected in ((["--port", "0", "--tls-cert", str(tmp_path / "missing.pem")], "both --tls-cert and --tls-key"),
+                           (["--port", "0", "--tls-cert", "/nonexistent", "--tls-key", "/nonexistent"],
+                            "cannot read the TLS"),
+                           (["--port", str(taken.getsockname()[1])], "cannot listen on 127.0.0.1:")):
         done = subprocess.run([str(BUILD / "frontends" / "grpc" / "faas-grpc"), "--data-dir", str(tmp_path / "d"),
-                               "--port", "0", *args], capture_output=True, text=True, timeout=30)
+                               "--host", "127.0.0.1", *args], capture_output=True, text=True,
+                              timeout=30, env={**os.environ, "FAAS_HTTP_PASSWORD": "x"})
         assert done.returncode == 1 and expected in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) <= 2, done.stderr  # the warning of isolation aside
+    taken.close()

@@ -465,6 +465,9 @@ def test_bad_configuration_exits_with_one_line(tmp_path):
                                 timeout=30)
         assert result.returncode != 0, args
         assert result.stderr.strip(), args
+    # A data dir it cannot make: one line and status 1 (the start unwinds cleanly past the signal thread).
+    result = subprocess.run([binary, "--data-dir", "/proc/nonexistent/d"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "cannot create data dir" in result.stderr, result.stderr
 
 
 def test_overload_goes_to_the_error_topic(start_mqtt, client):
