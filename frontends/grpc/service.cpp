@@ -4,6 +4,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -268,58 +269,55 @@ InvokeRequest Service::invoke_request(const grpc::CallbackServerContext& context
   return out;
 }
 
+std::optional<InvokeRequest> Service::take_call(grpc::CallbackServerContext& context,
+                                               const v1::InvokeRequest& request,
+                                               const std::function<void(grpc::Status)>& refuse) const {
+  if (!may_invoke(context, request.function())) {
+    refuse(unauthenticated());
+    return std::nullopt;
+  }
+  try {
+    return invoke_request(context, request);
+  } catch (const Error& e) {
+    refuse(from_error(context, e));
+    return std::nullopt;
+  }
+}
+
+void Service::run_call(InvokeRequest call, std::function<void(InvokeRequest)> run) {
+  if (call.version == 0) return run(std::move(call));
+  // The first call of a kept version may write its files or build its virtualenv: off gRPC's threads.
+  boost::asio::post(blocking_, [run = std::move(run), call = std::move(call)]() mutable { run(std::move(call)); });
+}
+
 grpc::ServerUnaryReactor* Service::Invoke(grpc::CallbackServerContext* context, const v1::InvokeRequest* request,
                                           v1::Record* reply) {
   auto* reactor = context->DefaultReactor();
-  if (!may_invoke(*context, request->function())) {
-    reactor->Finish(unauthenticated());
-    return reactor;
-  }
-  InvokeRequest call;
-  try {
-    call = invoke_request(*context, *request);
-  } catch (const Error& e) {
-    reactor->Finish(from_error(*context, e));
-    return reactor;
-  }
-  auto run = [this, context, reactor, reply](InvokeRequest call) {
+  auto call = take_call(*context, *request, [reactor](grpc::Status status) { reactor->Finish(std::move(status)); });
+  if (!call) return reactor;
+  run_call(std::move(*call), [this, context, reactor, reply](InvokeRequest call) {
     engine_.invoke_async(std::move(call), [context, reactor, reply](Outcome<InvocationResult> outcome) {
       if (!outcome.ok()) return reactor->Finish(from_error(*context, outcome.error()));
       fill(*reply, outcome.value().record, std::move(outcome.value().json));
       reactor->Finish(grpc::Status::OK);
     });
-  };
-  if (call.version != 0) {
-    // The first call of a kept version may write its files or build its virtualenv: off gRPC's threads.
-    boost::asio::post(blocking_, [run, call = std::move(call)]() mutable { run(std::move(call)); });
-  } else {
-    run(std::move(call));
-  }
+  });
   return reactor;
 }
 
 grpc::ServerWriteReactor<v1::InvokeEvent>* Service::InvokeStream(grpc::CallbackServerContext* context,
                                                                  const v1::InvokeRequest* request) {
   auto [writer, link] = make_writer<v1::InvokeEvent>();
-  if (!may_invoke(*context, request->function())) {
-    writer->finish(unauthenticated());
-    return writer;
-  }
-  InvokeRequest call;
-  try {
-    call = invoke_request(*context, *request);
-  } catch (const Error& e) {
-    writer->finish(from_error(*context, e));
-    return writer;
-  }
+  auto call = take_call(*context, *request, [writer = writer](grpc::Status status) { writer->finish(std::move(status)); });
+  if (!call) return writer;
   auto chunks = std::make_shared<std::atomic<std::uint64_t>>(0);
-  call.on_chunk = [link = link, chunks](std::string_view data) {
+  call->on_chunk = [link = link, chunks](std::string_view data) {
     v1::InvokeEvent event;
     event.mutable_chunk()->set_index(chunks->fetch_add(1) + 1);
     event.mutable_chunk()->set_data_json(std::string(data));
     link->with_writer([&event](auto& w) { w.write(std::move(event)); });
   };
-  auto run = [this, context, link = link](InvokeRequest call) {
+  run_call(std::move(*call), [this, context, link = link](InvokeRequest call) {
     engine_.invoke_async(std::move(call), [context, link](Outcome<InvocationResult> outcome) {
       link->with_writer([&](auto& w) {
         if (!outcome.ok()) return w.finish(from_error(*context, outcome.error()));
@@ -329,12 +327,7 @@ grpc::ServerWriteReactor<v1::InvokeEvent>* Service::InvokeStream(grpc::CallbackS
         w.finish(grpc::Status::OK);
       });
     });
-  };
-  if (call.version != 0) {
-    boost::asio::post(blocking_, [run, call = std::move(call)]() mutable { run(std::move(call)); });
-  } else {
-    run(std::move(call));
-  }
+  });
   return writer;
 }
 

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include <boost/asio/thread_pool.hpp>
@@ -65,6 +67,11 @@ class Service final : public v1::Faas::CallbackService {
   InvokeRequest invoke_request(const grpc::CallbackServerContext& context, const v1::InvokeRequest& request) const;
   // Whether the caller may invoke `function`: an admin, or a public function.
   bool may_invoke(const grpc::CallbackServerContext& context, const std::string& function) const;
+  // The request of an Invoke or InvokeStream the caller may make, or nullopt after `refuse` got why not.
+  std::optional<InvokeRequest> take_call(grpc::CallbackServerContext& context, const v1::InvokeRequest& request,
+                                         const std::function<void(grpc::Status)>& refuse) const;
+  // Runs `run` with the call now, or on the blocking pool when it names a kept version.
+  void run_call(InvokeRequest call, std::function<void(InvokeRequest)> run);
   // Runs `work` on the blocking pool and finishes the call with its status (an Error thrown: the mapped code).
   grpc::ServerUnaryReactor* offload(grpc::CallbackServerContext* context, std::function<void()> work);
 

@@ -129,19 +129,26 @@ class HttpServer(ServerProcess):
         return self.post(f"/function/{name}", json={"args": list(args)}, **kwargs)
 
 
-@pytest.fixture
-def start_http(tmp_path):
-    """Starts faas-http servers for one test and stops them after it: start_http(*args, data_dir=?, env=?)."""
+def starting(make):
+    """The body of a start_* fixture: yields start(*args, **kwargs), which starts make(*args, **kwargs), and stops
+    every server it started once the test is over."""
     servers = []
 
-    def start(*args, data_dir=None, env=None, password="test-password", prefix=()):
-        server = HttpServer(data_dir or tmp_path / "data", *args, env=env, password=password, prefix=prefix)
+    def start(*args, **kwargs):
+        server = make(*args, **kwargs)
         servers.append(server)
         return server.start()
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def start_http(tmp_path):
+    """Starts faas-http servers for one test and stops them after it: start_http(*args, data_dir=?, env=?)."""
+    yield from starting(lambda *args, data_dir=None, env=None, password="test-password", prefix=():
+                        HttpServer(data_dir or tmp_path / "data", *args, env=env, password=password, prefix=prefix))
 
 
 @pytest.fixture(scope="module")
@@ -269,16 +276,7 @@ class GrpcServer(ServerProcess):
 @pytest.fixture
 def start_grpc(tmp_path):
     """Starts faas-grpc servers for one test and stops them after it: start_grpc(*args, data_dir=?, env=?)."""
-    servers = []
-
-    def start(*args, data_dir=None, env=None):
-        server = GrpcServer(data_dir or tmp_path / "data", *args, env=env)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from starting(lambda *args, data_dir=None, env=None: GrpcServer(data_dir or tmp_path / "data", *args, env=env))
 
 
 class CoapServer(ServerProcess):
@@ -317,13 +315,4 @@ class CoapServer(ServerProcess):
 @pytest.fixture
 def start_coap(tmp_path):
     """Starts faas-coap servers for one test and stops them after it: start_coap(*args, data_dir=?, env=?)."""
-    servers = []
-
-    def start(*args, data_dir=None, env=None):
-        server = CoapServer(data_dir or tmp_path / "data", *args, env=env)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from starting(lambda *args, data_dir=None, env=None: CoapServer(data_dir or tmp_path / "data", *args, env=env))
