@@ -12,6 +12,7 @@ find_package(OpenSSL REQUIRED)            # before Paho: its config uses OpenSSL
 find_package(nlohmann_json 3.11 CONFIG REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(SQLiteCpp CONFIG REQUIRED)   # target `SQLiteCpp` (static, no namespace)
+find_package(PostgreSQL REQUIRED)         # libpq: the cluster store (PostgreSQL::PostgreSQL)
 find_package(spdlog CONFIG REQUIRED)
 find_package(Boost 1.74 CONFIG REQUIRED)  # Boost::headers: Asio and Beast
 find_package(CLI11 CONFIG REQUIRED)

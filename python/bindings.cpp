@@ -157,9 +157,12 @@ std::chrono::milliseconds seconds_to_ms(double seconds, const char* what) {
 
 std::unique_ptr<PyEngine> make_engine(const std::string& data_dir, const std::string& isolation, double timeout,
                                       const std::string& python, unsigned max_concurrency, std::size_t max_queue,
-                                      std::size_t log_retention, bool sandbox) {
+                                      std::size_t log_retention, bool sandbox, const std::string& store,
+                                      const std::string& node_id) {
   faas::EngineConfig config;
   config.data_dir = data_dir;
+  config.store = store;
+  config.node_id = node_id;
   config.isolation = faas::parse_isolation(isolation);
   config.timeout = seconds_to_ms(timeout, "timeout");
   config.python = python;
@@ -360,11 +363,13 @@ py::list list_functions(PyEngine& self) {
 constexpr const char* engine_doc = R"doc(A libfaas engine on one data directory.
 
 Engine(data_dir="faas-data", isolation="inprocess", timeout=30.0, python="/usr/bin/python3",
-       *, max_concurrency=8, max_queue=4096, log_retention=10000)
+       *, max_concurrency=8, max_queue=4096, log_retention=10000, sandbox=True, store="sqlite", node_id="")
 
 Functions run in this Python interpreter (isolation="inprocess"), on the engine's threads; every method
 releases the GIL while it waits, so Python threads may call invoke() in parallel. Records are committed to
-<data_dir>/faas.db before invoke() returns. Several engines and servers may share one data dir.
+<data_dir>/faas.db before invoke() returns. Several engines and servers may share one data dir. With
+store="postgresql://user@host:port/database", functions and records live in PostgreSQL instead, shared with
+every server of a cluster (docs/scaling.md); the data dir then only caches code and virtualenvs.
 
 Use it as a context manager, or call close() when done:
 
@@ -423,10 +428,11 @@ PYBIND11_MODULE(_core, module) {
       .def(py::init(&make_engine), py::arg("data_dir") = "faas-data", py::arg("isolation") = "inprocess",
            py::arg("timeout") = 30.0, py::arg("python") = "/usr/bin/python3", py::kw_only(),
            py::arg("max_concurrency") = 8, py::arg("max_queue") = 4096, py::arg("log_retention") = 10000,
-           py::arg("sandbox") = true,
+           py::arg("sandbox") = true, py::arg("store") = "sqlite", py::arg("node_id") = "",
            "Opens (or creates) the data dir and its database. timeout is per invocation, in seconds; python is "
            "the interpreter that builds virtualenvs for requirements; sandbox confines each worker under "
-           "isolation='process' (docs/security.md).")
+           "isolation='process' (docs/security.md); store is 'sqlite' or a PostgreSQL URI; node_id names this "
+           "engine among those sharing the store (default: host name and process id).")
       .def("run_schedules", [](PyEngine& self, double when) {
             auto minute = std::chrono::system_clock::time_point(
                 std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(when)));
@@ -508,6 +514,10 @@ PYBIND11_MODULE(_core, module) {
       .def("status", [](PyEngine& self) {
             return to_python(self.without_gil([](faas::Engine& engine) { return engine.status(); }));
           }, "Server status: uptime, CPU and memory use, loaded functions, invocation counts (the /admin/status shape).")
+      .def("nodes", [](PyEngine& self) {
+            auto nodes = self.without_gil([](faas::Engine& engine) { return engine.nodes(); });
+            return json_text_to_python(nlohmann::json(nodes).dump());
+          }, "The servers sharing the store, as their last heartbeats left them (the /admin/nodes shape).")
       .def("stats", [](PyEngine& self) {
             return to_python(self.without_gil([](faas::Engine& engine) { return engine.stats(); }));
           }, "Calls, errors and duration percentiles per function and minute over the last hour, and the server's "

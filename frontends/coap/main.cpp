@@ -67,6 +67,7 @@ int serve(int argc, char** argv) {
     config.psk_key = frontend::admin_password("faas-coap", config.psk_identity, common.engine.data_dir);
   }
 
+  frontend::default_node_id(common, std::to_string(config.port));
   Engine engine(common.engine);
   {
     coap::Server server(engine, config);

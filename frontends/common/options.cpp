@@ -20,6 +20,14 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--data-dir", options.engine.data_dir, "Where functions, environments and records live")
       ->envname("FAAS_DATA_DIR")
       ->capture_default_str();
+  app.add_option("--store", options.engine.store,
+                 "Where functions and records are kept: sqlite (in the data dir) or a PostgreSQL URI "
+                 "(postgresql://user@host:port/database) shared by a cluster of servers")
+      ->envname("FAAS_STORE")
+      ->capture_default_str();
+  app.add_option("--node-id", options.engine.node_id,
+                 "This server's name among those sharing the store (default: host name and port or client id)")
+      ->envname("FAAS_NODE_ID");
   app.add_option("--isolation", options.isolation, "Where functions run: process (worker processes, the default) or inprocess (fastest, no isolation)")
       ->envname("FAAS_ISOLATION")
       ->check(CLI::IsMember({"inprocess", "process"}))
@@ -86,10 +94,22 @@ std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  const auto& store = options.engine.store;
+  if (store != "sqlite" && !store.starts_with("postgresql://") && !store.starts_with("postgres://")) {
+    throw Error(ErrorCode::invalid_input, "--store must be 'sqlite' or a PostgreSQL URI "
+                                          "(postgresql://user@host:port/database)");
+  }
   options.engine.isolation = parse_isolation(options.isolation);
   options.engine.workers.network = parse_function_network(options.function_network);
   options.engine.timeout = std::chrono::milliseconds(std::llround(options.timeout_seconds * 1000));
   return std::nullopt;
+}
+
+void default_node_id(CommonOptions& options, const std::string& suffix) {
+  if (!options.engine.node_id.empty()) return;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  options.engine.node_id = std::string(host) + ":" + suffix;
 }
 
 namespace {

@@ -19,7 +19,7 @@ struct CommonOptions {
   std::string log_level = "info";
 };
 
-// Adds --data-dir, --isolation, --timeout, --max-concurrency, --max-queue, --log-level, --log-retention, --python,
+// Adds --data-dir, --store, --node-id, --isolation, --timeout, --max-concurrency, --max-queue, --log-level, --log-retention, --python,
 // --max-workers, --memory-limit, --no-sandbox, --function-network (each also read from its environment variable) to `app`, writing into
 // `options`.
 void add_common_options(CLI::App& app, CommonOptions& options);
@@ -28,6 +28,10 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // Returns the exit status when the program should stop here (--help, or a bad option: CLI11 has said why).
 // Throws Error(invalid_input) with a one-line reason for values CLI11 cannot check.
 std::optional<int> parse_command_line(CLI::App& app, CommonOptions& options, int argc, char** argv);
+
+// Names this server among those sharing the store "<host name>:<suffix>" (a port, a client id) unless --node-id
+// named it.
+void default_node_id(CommonOptions& options, const std::string& suffix);
 
 // Logs to stderr through a buffer flushed every second (warnings and errors at once), so that a request's
 // log line costs no system call. `program` prefixes every line.

@@ -82,6 +82,7 @@ int serve(int argc, char** argv) {
     spdlog::warn("listening on {} without TLS: credentials and arguments cross the network in the clear", config.host);
   }
 
+  frontend::default_node_id(common, std::to_string(config.port));
   Engine engine(common.engine);
   grpc_frontend::Service service(engine, config);
   grpc::EnableDefaultHealthCheckService(true);

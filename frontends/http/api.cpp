@@ -457,6 +457,12 @@ void Api::handle(Request request, Reply reply) {
         return json_response(200, status.dump());
       });
     }
+    if (path == "/admin/nodes") {
+      if (!get) return reply(method_not_allowed("GET"));
+      return offload(std::move(reply), [this] {
+        return json_response(200, json{{"nodes", engine_.nodes()}}.dump());
+      });
+    }
     if (path == "/admin/stats") {
       if (!get) return reply(method_not_allowed("GET"));
       return offload(std::move(reply), [this] { return json_response(200, json(engine_.stats()).dump()); });

@@ -90,6 +90,7 @@ int serve(int argc, char** argv) {
 
   config.password = frontend::admin_password("faas-http", config.user, common.engine.data_dir);
 
+  frontend::default_node_id(common, std::to_string(config.port));
   Engine engine(common.engine);
   http::Metrics metrics;
   http::Server server(config, metrics);

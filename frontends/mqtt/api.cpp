@@ -277,8 +277,12 @@ void Api::resume() {
       spdlog::error("asynchronous call {}: its reply address is unreadable ({})", call.id, e.what());
     }
   });
-  auto unanswered = engine_.unsettled("mqtt");
-  if (unanswered.empty()) return;
+  // Requests acknowledged and not answered: this node's from before its last stop, and in a cluster, later, those
+  // of nodes that died (engine thread).
+  engine_.take_up("mqtt", [this](std::vector<AcceptedRequest> unanswered) { answer(std::move(unanswered)); });
+}
+
+void Api::answer(std::vector<AcceptedRequest> unanswered) {
   std::size_t rerun = 0;
   for (auto& accepted : unanswered) {
     auto id = accepted.request.invocation_id;
@@ -300,7 +304,7 @@ void Api::resume() {
     ++rerun;
     run(std::move(accepted.request), topic, std::move(reply));
   }
-  spdlog::info("answering {} requests accepted before the last stop ({} run again, the rest from their records)",
+  spdlog::info("answering {} requests accepted and not answered ({} run again, the rest from their records)",
                unanswered.size(), rerun);
 }
 
@@ -373,6 +377,9 @@ std::string Api::run_admin(const std::string& command, const std::string& name, 
     json status = engine_.status();
     status["request_id"] = request_id;
     return status.dump();
+  }
+  if (command == "nodes") {
+    return json{{"nodes", engine_.nodes()}, {"request_id", request_id}}.dump();
   }
   if (command == "logs") {
     need_name();

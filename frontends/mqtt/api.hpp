@@ -39,7 +39,8 @@ class Api {
   void handle(Message message, Ack ack);
 
   // Answers the invocations accepted before the last stop that were not answered then: from their records when
-  // they had run, else by running them now. Call once at start, before connecting.
+  // they had run, else by running them now; in a cluster, later, those of nodes that died the same way. Call once
+  // at start, before connecting.
   void resume();
 
   // From now on requests are left unacknowledged (the broker keeps them for our next start) and admin commands
@@ -60,6 +61,8 @@ class Api {
   // A call pinned to a version goes through the admin pool first (its first call may prepare that version).
   void run(InvokeRequest request, const std::string& topic, ReplyTo reply);
   void start(InvokeRequest request, const std::string& topic, ReplyTo reply);
+  // resume()'s work for each batch of requests taken up.
+  void answer(std::vector<AcceptedRequest> unanswered);
   void administer(const std::string& topic, const std::string& payload, ReplyTo reply, bool retained);
   // A retained upload that would replace what this node has with something not newer: ignored, with a warning.
   bool stale_upload(const std::string& name, const nlohmann::json& request);

@@ -17,6 +17,10 @@ struct MqttConfig {
   std::string shared_group;                     // set: invocations through $share/<group>/<base>/invoke/+
   int mqtt_version = 5;                         // 5, or 4 for brokers that speak only 3.1.1
   std::chrono::seconds session_expiry{std::chrono::hours(24)};  // how long the broker keeps our queued requests
+  // MQTT 5 Receive Maximum: requests the broker may have delivered to us and not seen acknowledged. A server that
+  // dies can lose at most this many (the broker forgets them with a session that expires at once, or keeps them
+  // for that client id otherwise): keep it small in a cluster (docs/scaling.md).
+  std::uint16_t receive_maximum = 1000;
   std::chrono::seconds keep_alive{30};
   std::size_t max_payload_bytes = 16 * 1024 * 1024;
   std::string ca_file, cert_file, key_file;     // TLS (ssl:// brokers)

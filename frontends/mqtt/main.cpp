@@ -56,6 +56,11 @@ int serve(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--session-expiry", config.session_expiry, "Seconds the broker keeps our session and requests")
       ->envname("FAAS_MQTT_SESSION_EXPIRY");
+  app.add_option("--receive-maximum", config.receive_maximum,
+                 "MQTT 5: requests the broker may have delivered and not seen acknowledged (what a crash can lose)")
+      ->envname("FAAS_MQTT_RECEIVE_MAXIMUM")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
   app.add_option("--max-payload-mib", max_payload_mib, "Largest request payload, in MiB")
       ->envname("FAAS_MQTT_MAX_PAYLOAD_MIB")
       ->check(CLI::Range(0.001, 256.0))
@@ -82,6 +87,7 @@ int serve(int argc, char** argv) {
   frontend::setup_logging("faas-mqtt", common.log_level);
   frontend::warn_if_unconfined(common.engine);
 
+  if (common.engine.node_id.empty()) common.engine.node_id = config.client_id;
   Engine engine(common.engine);
   std::unique_ptr<mqtt::Transport> transport;
   mqtt::Api api(engine, config, [&transport](const std::string& topic, std::string payload,

@@ -189,7 +189,7 @@ struct Transport::Impl {
     options.clean_start = false;  // a persistent session: the broker queues QoS 1 requests while we are away
     options.keep_alive_s = static_cast<std::uint16_t>(std::min<long>(config.keep_alive.count(), 65535));
     options.session_expiry_s = static_cast<std::uint32_t>(config.session_expiry.count());
-    options.receive_maximum = inbound_window;
+    options.receive_maximum = config.receive_maximum;
     options.will = wire::Will{status_topic, status_payload("offline"), true};
     options.username = config.username;
     options.password = config.password;
@@ -514,9 +514,6 @@ struct Transport::Impl {
   std::size_t max_packet;
   std::string status_topic;
 
-  // How many requests the broker may have unacknowledged with us (v5 Receive Maximum); 3.1.1 brokers use their
-  // own setting (mosquitto: max_inflight_messages).
-  static constexpr std::uint16_t inbound_window = 1000;
   static constexpr std::size_t max_outbound_window = 1000;
 
   asio::io_context io;

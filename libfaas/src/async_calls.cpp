@@ -25,7 +25,7 @@ constexpr std::chrono::seconds busy_delay{1};  // before trying again a call the
 std::string pending_source(const std::string& source) { return "async:" + source; }
 std::string dead_source(const std::string& source) { return "dead:" + source; }
 
-store::RecordLog::InboxEntry to_entry(const AsyncCall& call) {
+store::InboxEntry to_entry(const AsyncCall& call) {
   auto body = json::parse(invoke_body(call.request));
   body["attempt"] = call.attempt;
   body["max_attempts"] = call.max_attempts;
@@ -33,7 +33,7 @@ store::RecordLog::InboxEntry to_entry(const AsyncCall& call) {
   if (!call.options.idempotency_key.empty()) body["idempotency_key"] = call.options.idempotency_key;
   if (!call.error.empty()) body["error"] = call.error;
   body["updated_at"] = call.updated_at;
-  store::RecordLog::InboxEntry entry;
+  store::InboxEntry entry;
   entry.id = call.id;
   entry.source = call.dead ? dead_source(call.source) : pending_source(call.source);
   entry.function = call.request.function;
@@ -43,7 +43,7 @@ store::RecordLog::InboxEntry to_entry(const AsyncCall& call) {
   return entry;
 }
 
-std::optional<AsyncCall> from_entry(const store::RecordLog::InboxEntry& entry) {
+std::optional<AsyncCall> from_entry(const store::InboxEntry& entry) {
   AsyncCall call;
   if (entry.source.starts_with("async:")) {
     call.source = entry.source.substr(6);
@@ -92,13 +92,22 @@ void AsyncCalls::stop() {
 }
 
 void AsyncCalls::serve(const std::string& source, Engine::AsyncFinished finished) {
-  auto left = engine_.log->inbox(pending_source(source));
-  std::lock_guard lock(mutex_);
-  served_[source] = std::move(finished);
-  for (const auto& entry : left) {
-    if (auto call = from_entry(entry); call && !waiting_.contains(call->id)) schedule(std::move(*call), {});
+  {
+    std::lock_guard lock(mutex_);
+    served_[source] = std::move(finished);
   }
-  if (!left.empty()) spdlog::info("{} asynchronous calls of {} taken up from the store", left.size(), source);
+  engine_.cluster->take_up(pending_source(source), [this, source](std::vector<store::InboxEntry> entries) {
+    std::size_t taken = 0;
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // they stay this node's; leave() gives them up
+    for (const auto& entry : entries) {
+      if (auto call = from_entry(entry); call && !waiting_.contains(call->id)) {
+        schedule(std::move(*call), {});
+        ++taken;
+      }
+    }
+    if (taken != 0) spdlog::info("{} asynchronous calls of {} taken up from the store", taken, source);
+  });
 }
 
 void AsyncCalls::submit(const std::string& source, InvokeRequest request, AsyncOptions options,

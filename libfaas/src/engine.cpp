@@ -11,6 +11,7 @@
 #include "engine_state.hpp"
 #include "faas/engine.hpp"
 #include "runtime/python_host.hpp"
+#include "sysinfo/sysinfo.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/names.hpp"
@@ -51,8 +52,16 @@ EngineState::EngineState(EngineConfig cfg)
   functions_dir = config.data_dir / "functions";
   remove_upload_leftovers(functions_dir);
 
-  auto db_file = config.data_dir / "faas.db";
-  functions = std::make_unique<store::FunctionStore>(db_file);
+  if (config.node_id.empty()) {
+    // A second engine in the same process is another node.
+    static std::atomic<unsigned> engines{0};
+    auto count = engines.fetch_add(1);
+    config.node_id = sysinfo::host_name() + ":" + std::to_string(::getpid()) +
+                     (count == 0 ? "" : "." + std::to_string(count));
+  }
+  auto stores = store::open_stores(config, config.node_id);
+  clustered = stores.shared;
+  functions = std::move(stores.functions);
 
   runtime::ExecutorOptions options;
   options.threads = std::max(1u, config.max_concurrency);
@@ -74,12 +83,13 @@ EngineState::EngineState(EngineConfig cfg)
   venvs->remove_leftovers();
 
   log = std::make_unique<store::RecordLog>(
-      db_file, store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
+      std::move(stores.records), store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
       [this](const Invocation& record, const std::string& json, bool stored) { committed(record, json, stored); }, [this] { delivered(); });
 
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config);
   if (config.schedules) scheduler = std::thread([this] { schedule_loop(*this); });
   async = std::make_unique<AsyncCalls>(*this);
+  cluster = std::make_unique<Cluster>(*this);
 }
 
 void EngineState::committed(const Invocation& record, const std::string& json, bool stored) {
@@ -101,6 +111,12 @@ void EngineState::delivered() {
 std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
   auto spec = request.version == 0 ? registry->find(request.function)
                                     : registry->pinned(request.function, request.version);  // throws not_found
+  if (!spec && clustered && request.version == 0) {
+    // Uploaded through another node a moment ago, before its notification arrived: a client behind a load
+    // balancer must find what it just uploaded. Only a miss pays this read.
+    registry->sync();
+    spec = registry->find(request.function);
+  }
   if (!spec) {
     check_function_name(request.function);
     throw_not_found(request.function);
@@ -119,6 +135,11 @@ std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
     delivered();
     throw Error(ErrorCode::shutting_down, "the engine is shutting down");
   }
+  // Nothing runs that could not be recorded: while the store is away, calls are refused with a clear error.
+  if (!log->available()) {
+    delivered();
+    throw Error(ErrorCode::store_unavailable, "the store is unreachable; invocations are refused until it is back");
+  }
   auto call = std::make_unique<runtime::Call>();
   if (spec->max_concurrency) {
     call->concurrency = runtime::ConcurrencyToken(spec->in_flight);
@@ -133,6 +154,7 @@ std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
   call->request = std::move(request);
   call->record.id =
       call->request.invocation_id.empty() ? make_time_ordered_uuid() : std::move(call->request.invocation_id);
+  if (clustered) call->record.node = config.node_id;
   // A call continues its caller's trace. Without one, it gets a trace of its own only if its function asks for
   // its context (faas_context), to pass on: an id nobody can ever look up is not worth its bytes in every record.
   if (auto parent = parse_traceparent(call->request.traceparent)) {
@@ -245,9 +267,11 @@ std::string Engine::accept(const AcceptedRequest& accepted, std::function<void(s
 
 void Engine::settle(std::string invocation_id) { impl_->log->settle(std::move(invocation_id)); }
 
-std::vector<AcceptedRequest> Engine::unsettled(std::string_view source) const {
+namespace {
+
+std::vector<AcceptedRequest> to_accepted(std::vector<store::InboxEntry> entries) {
   std::vector<AcceptedRequest> out;
-  for (auto& entry : impl_->log->inbox(std::string(source))) {
+  for (auto& entry : entries) {
     AcceptedRequest accepted{std::move(entry.source), {}, std::move(entry.reply)};
     accepted.request.function = std::move(entry.function);
     accepted.request.invocation_id = std::move(entry.id);
@@ -256,6 +280,20 @@ std::vector<AcceptedRequest> Engine::unsettled(std::string_view source) const {
   }
   return out;
 }
+
+}  // namespace
+
+std::vector<AcceptedRequest> Engine::unsettled(std::string_view source) const {
+  return to_accepted(impl_->log->inbox(std::string(source)));
+}
+
+void Engine::take_up(const std::string& source, std::function<void(std::vector<AcceptedRequest>)> handler) {
+  impl_->cluster->take_up(source, [handler = std::move(handler)](std::vector<store::InboxEntry> entries) {
+    handler(to_accepted(std::move(entries)));
+  });
+}
+
+std::vector<NodeInfo> Engine::nodes() const { return impl_->cluster->nodes(); }
 
 void Engine::serve_async(const std::string& source, AsyncFinished finished) {
   impl_->async->serve(source, std::move(finished));
@@ -400,6 +438,9 @@ Status Engine::status() const {
   status.workers = workers.total;
   status.workers_busy = workers.busy;
   status.isolation = std::string(to_string(engine.config.isolation));
+  status.node = engine.config.node_id;
+  status.store = engine.clustered ? "postgresql" : "sqlite";
+  status.nodes = engine.cluster->live_nodes();
   status.timestamp = format_local_time(Invocation::Clock::now());
   return status;
 }
@@ -408,6 +449,7 @@ void Engine::drain() {
   auto& engine = *impl_;
   std::call_once(engine.drain_once, [&engine] {
     engine.async->stop();  // calls waiting for an attempt stay in the store for the next start
+    engine.cluster->stop_taking();
     engine.accepting = false;
     std::unique_lock lock(engine.drain_mutex);
     auto limit = engine.config.timeout + std::chrono::seconds(5);
@@ -430,6 +472,7 @@ void Engine::shutdown() {
     engine.registry->stop();
     engine.executor->stop();
     engine.log->stop();
+    engine.cluster->leave();  // after the last settle: what is left, another node takes up at once
   });
 }
 

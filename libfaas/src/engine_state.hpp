@@ -19,6 +19,7 @@
 
 #include "async_calls.hpp"
 #include "call_stats.hpp"
+#include "cluster.hpp"
 #include "envs/venv_cache.hpp"
 #include "faas/config.hpp"
 #include "faas/function_info.hpp"
@@ -28,6 +29,7 @@
 #include "registry.hpp"
 #include "runtime/executor.hpp"
 #include "store/function_store.hpp"
+#include "store/open_store.hpp"
 #include "store/record_log.hpp"
 #include "sysinfo/sysinfo.hpp"
 
@@ -48,6 +50,7 @@ struct EngineState {
 
   EngineConfig config;
   std::filesystem::path functions_dir;
+  bool clustered = false;  // the store is PostgreSQL, shared with other nodes
   std::unique_ptr<store::FunctionStore> functions;
   std::unique_ptr<runtime::Executor> executor;
   std::unique_ptr<envs::VenvCache> venvs;
@@ -77,7 +80,8 @@ struct EngineState {
   std::condition_variable scheduler_cv;
   bool scheduler_stop = false;
 
-  std::unique_ptr<AsyncCalls> async;  // last made, first stopped
+  std::unique_ptr<AsyncCalls> async;
+  std::unique_ptr<Cluster> cluster;   // last made, first destroyed
 
   std::once_flag drain_once;
   std::once_flag shutdown_once;

@@ -57,6 +57,10 @@ std::string Invocation::to_json() const {
     out += ",\"attempt\":";
     out += std::to_string(attempt);
   }
+  if (!node.empty()) {
+    out += ",\"node\":";
+    append_json_string(out, node);
+  }
   out += ",\"args\":";
   out += args;
   if (!kwargs.empty()) {

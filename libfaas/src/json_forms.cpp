@@ -78,7 +78,21 @@ void to_json(nlohmann::json& out, const Status& status) {
            {"scheduled", status.scheduled}}},
          {"workers", {{"total", status.workers}, {"busy", status.workers_busy}}},
          {"isolation", status.isolation},
-         {"timestamp", status.timestamp}};
+         {"timestamp", status.timestamp},
+         {"node", status.node},
+         {"store", status.store},
+         {"nodes", status.nodes}};
+}
+
+void to_json(nlohmann::json& out, const NodeInfo& node) {
+  out = {{"id", node.id},
+         {"self", node.self},
+         {"alive", node.alive},
+         {"started_at", node.started_at},
+         {"seen_at", node.seen_at},
+         {"seen_seconds_ago", node.seen_seconds_ago},
+         {"status", nlohmann::json::parse(node.status, nullptr, false)}};
+  if (out["status"].is_discarded()) out["status"] = nlohmann::json::object();
 }
 
 namespace {

@@ -14,6 +14,14 @@ FunctionRegistry::FunctionRegistry(fs::path functions_dir, store::FunctionStore&
                                    runtime::Executor& executor, const EngineConfig& defaults)
     : functions_dir_(std::move(functions_dir)), store_(store), venvs_(venvs), executor_(executor), defaults_(defaults) {
   sync();
+  // PostgreSQL tells of a change at once (NOTIFY); SQLite is polled.
+  store_.on_change([this] {
+    {
+      std::lock_guard lock(poll_mutex_);
+      poll_reread_ = true;
+    }
+    poll_cv_.notify_all();
+  });
   poller_ = std::thread([this] { poll_loop(); });
 }
 
@@ -220,21 +228,30 @@ void FunctionRegistry::sync() {
 }
 
 void FunctionRegistry::poll_loop() {
+  bool failing = false;
   std::unique_lock lock(poll_mutex_);
   while (!poll_stop_) {
-    poll_cv_.wait_for(lock, defaults_.registry_poll);
+    poll_cv_.wait_for(lock, defaults_.registry_poll, [this] { return poll_stop_ || poll_reread_; });
     if (poll_stop_) break;
+    bool reread = std::exchange(poll_reread_, false);
     lock.unlock();
     try {
+      if (reread) {
+        std::lock_guard sync(sync_mutex_);
+        seen_registry_version_ = 0;
+      }
       sync();
+      if (std::exchange(failing, false)) spdlog::info("the function registry is refreshed again");
     } catch (const std::exception& e) {
-      spdlog::warn("cannot refresh the function registry: {}", e.what());
+      // Once per outage, not every poll.
+      if (!std::exchange(failing, true)) spdlog::warn("cannot refresh the function registry: {}", e.what());
     }
     lock.lock();
   }
 }
 
 void FunctionRegistry::stop() {
+  store_.on_change({});
   {
     std::lock_guard lock(poll_mutex_);
     poll_stop_ = true;

@@ -86,6 +86,7 @@ class FunctionRegistry {
   std::mutex poll_mutex_;
   std::condition_variable poll_cv_;
   bool poll_stop_ = false;
+  bool poll_reread_ = false;  // the store said something changed (or it reconnected): read everything again
   std::thread poller_;
 };
 

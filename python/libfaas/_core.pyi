@@ -59,7 +59,11 @@ class Engine:
         max_queue: int = 4096,
         log_retention: int = 10000,
         sandbox: bool = True,
+        store: str = "sqlite",
+        node_id: str = "",
     ) -> None: ...
+    def nodes(self) -> list[dict[str, Any]]:
+        """The servers sharing the store, as their last heartbeats left them (the /admin/nodes shape)."""
     def run_schedules(self, when: float) -> list[str]:
         """Fires the schedules due in the minute holding `when` (epoch seconds); returns invocation ids."""
     def versions(self, name: str) -> list[dict[str, Any]]:

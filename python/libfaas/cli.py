@@ -270,6 +270,9 @@ def build_parser():
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("FAAS_DATA_DIR", "faas-data"),
                         help="the data dir the servers use (env FAAS_DATA_DIR, default ./faas-data)")
+    parser.add_argument("--store", default=os.environ.get("FAAS_STORE", "sqlite"),
+                        help="where functions and records are kept: sqlite (in the data dir) or the cluster's "
+                             "PostgreSQL URI (env FAAS_STORE)")
     parser.add_argument("--url", default=os.environ.get("FAAS_URL"),
                         help="drive the faas-http server at this URL instead of a data dir (env FAAS_URL); "
                              "credentials from FAAS_HTTP_USER (default admin) and FAAS_HTTP_PASSWORD, else asked")
@@ -366,7 +369,7 @@ def main(argv=None):
             with remote_engine(options) as engine:
                 return options.run(engine, options)
         with Engine(data_dir=options.data_dir, isolation=options.isolation, timeout=options.timeout,
-                    python=options.python) as engine:
+                    python=options.python, store=options.store) as engine:
             return options.run(engine, options)
     except (Error, RemoteError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -316,3 +316,49 @@ class CoapServer(ServerProcess):
 def start_coap(tmp_path):
     """Starts faas-coap servers for one test and stops them after it: start_coap(*args, data_dir=?, env=?)."""
     yield from starting(lambda *args, data_dir=None, env=None: CoapServer(data_dir or tmp_path / "data", *args, env=env))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL for the session's cluster tests (tests/helpers/postgres.py); each test makes its own
+    database with postgres.database()."""
+    from postgres import Postgres
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+class Haproxy:
+    """A real HAProxy in the foreground on a free loopback port, balancing HTTP over `servers` (round robin, with
+    health checks on /healthz), as docs/scaling.md sets it up."""
+
+    def __init__(self, directory, servers):
+        self.directory = pathlib.Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        lines = [f"    server {name} 127.0.0.1:{port} check inter 500ms fall 2 rise 1" for name, port in servers]
+        (self.directory / "haproxy.cfg").write_text(
+            "global\n    maxconn 2000\n"
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n"
+            "    retries 2\n    option redispatch\n"
+            f"frontend faas\n    bind 127.0.0.1:{self.port}\n    default_backend nodes\n"
+            "backend nodes\n    balance roundrobin\n    option httpchk GET /healthz\n" + "\n".join(lines) + "\n")
+        self.log = open(self.directory / "haproxy.log", "ab")
+        self.process = subprocess.Popen(["haproxy", "-f", str(self.directory / "haproxy.cfg"), "-db"],
+                                        stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        else:
+            raise RuntimeError("haproxy did not start")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.log.close()

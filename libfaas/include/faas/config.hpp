@@ -43,7 +43,14 @@ struct WorkerConfig {
 };
 
 struct EngineConfig {
-  std::filesystem::path data_dir = "faas-data";
+  std::filesystem::path data_dir = "faas-data";  // in a cluster: this node's cache of code and virtualenvs
+  // Where functions, records and the inbox are kept: "sqlite" (<data_dir>/faas.db) or a PostgreSQL connection URI
+  // ("postgresql://user@host:port/db"), which every node of a cluster shares (docs/scaling.md).
+  std::string store = "sqlite";
+  std::string node_id;                  // this server among those sharing the store; empty: "<host name>:<pid>"
+  // In a cluster: how long a node's inbox entries and asynchronous calls stay its own without a heartbeat (one a
+  // second); past it, another node takes them up.
+  std::chrono::milliseconds node_lease{std::chrono::seconds(5)};
   Isolation isolation = Isolation::inprocess;
   std::filesystem::path python = "/usr/bin/python3";  // builds virtualenvs; becomes sys.executable
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // per invocation (and per import at upload)

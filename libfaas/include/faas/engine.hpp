@@ -101,6 +101,15 @@ class Engine {
   std::string accept(const AcceptedRequest& request, std::function<void(std::optional<Error>)> accepted);
   void settle(std::string invocation_id);
   std::vector<AcceptedRequest> unsettled(std::string_view source) const;  // oldest first; throws Error
+  // What a frontend calls instead of unsettled() to serve `source` in a cluster as well: `handler` gets, at once
+  // (on the calling thread), the requests left from before — this node's own, and those no live node holds — and
+  // later (on an engine thread; it must not block) those of nodes whose heartbeats stopped for longer than
+  // EngineConfig::node_lease, now this node's to answer. With SQLite, only the first. Throws Error.
+  void take_up(const std::string& source, std::function<void(std::vector<AcceptedRequest>)> handler);
+
+  // The servers sharing the store (this one included), as their last heartbeats left them; with PostgreSQL, the
+  // whole cluster.
+  std::vector<NodeInfo> nodes() const;
 
   // Asynchronous calls that survive a crash and are retried (docs/http.md#asynchronous-calls). submit_async()
   // commits the call to the store, then calls `accepted` on an engine thread with its id (or the Error that kept

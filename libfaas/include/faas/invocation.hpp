@@ -87,6 +87,7 @@ struct Invocation {
   std::uint64_t version = 0;    // of the function's code that ran (0: none, a call refused before it ran)
   std::string trigger;          // "schedule" for a call the engine made by itself; empty for a client's
   unsigned attempt = 0;         // an asynchronous call's attempt (1, 2, ...); 0 (left out) for a call made once
+  std::string node;             // in a cluster, the node that ran it; empty (left out) otherwise
   std::string request_id;
   std::string trace_id;         // W3C trace context: the trace this call belongs to (32 hex digits),
   std::string span_id;          // this call's own span (16 hex digits),

@@ -31,6 +31,20 @@ struct Status {
   std::size_t workers_busy = 0;          // of which running calls or starting
   std::string isolation;
   std::string timestamp;                 // local time, "YYYY-MM-DD HH:MM:SS.ffffff"
+  std::string node;                      // this server's node id
+  std::string store;                     // "sqlite" or "postgresql"
+  std::size_t nodes = 1;                 // nodes sharing the store whose heartbeats are within their lease
+};
+
+// A server sharing the store (Engine::nodes(), GET /admin/nodes), as its last heartbeat left it.
+struct NodeInfo {
+  std::string id;
+  bool self = false;           // the server answering
+  bool alive = false;          // its last heartbeat is within the lease; otherwise its work is being taken over
+  std::string started_at;      // local time
+  std::string seen_at;         // local time of its last heartbeat
+  double seen_seconds_ago = 0;
+  std::string status;          // JSON object text: its counters at that heartbeat
 };
 
 // The shape both original servers answered: status, uptime, cpu_percent, ram_percent, loaded_functions,
@@ -38,5 +52,6 @@ struct Status {
 // invocation counters and the isolation. "status" is "running", as the original paho-mqtt server said; the HTTP
 // frontend says "ok" there, as the original Flask server did.
 void to_json(nlohmann::json& out, const Status& status);
+void to_json(nlohmann::json& out, const NodeInfo& node);
 
 }  // namespace faas

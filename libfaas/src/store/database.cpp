@@ -11,8 +11,8 @@ namespace faas::store {
 
 namespace {
 
-constexpr int schema_version = 6;  // 2: the inbox; 3: settings and revisions; 4: versions; 5: schedule ticks;
-                                   // 6: idempotency keys
+constexpr int schema_version = 7;  // 2: the inbox; 3: settings and revisions; 4: versions; 5: schedule ticks;
+                                   // 6: idempotency keys; 7: nodes
 
 constexpr const char* schema = R"SQL(
 CREATE TABLE IF NOT EXISTS functions (
@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
   key        TEXT PRIMARY KEY,
   id         TEXT NOT NULL,
   created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Each server using this file, with its last heartbeat (seconds since the epoch) and what it reported then.
+CREATE TABLE IF NOT EXISTS nodes (
+  id         TEXT PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  seen_at    REAL NOT NULL,
+  status     TEXT NOT NULL
 ) WITHOUT ROWID;
 )SQL";
 

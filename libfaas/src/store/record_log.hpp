@@ -6,8 +6,7 @@
 // The same writer keeps the inbox: requests a frontend has taken and must not lose before they are answered
 // (faas-mqtt acknowledges a QoS 1 request to the broker only once it is committed here). Accepting and settling
 // ride in the records' transactions, so the inbox costs no commits of its own under load.
-// A second thread checkpoints the WAL in the background, which keeps commits short (checkpointing inside the
-// writer's commits halved its throughput).
+// What a commit writes and where it reads from is the store's (record_store.hpp: SQLite or PostgreSQL).
 #pragma once
 
 #include <condition_variable>
@@ -22,9 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include "faas/invocation.hpp"
+#include "store/record_store.hpp"
 
 namespace faas::store {
 
@@ -36,25 +34,16 @@ class RecordLog {
     // wait for a fuller batch only when the records it waits for can arrive. Unset: it never waits.
     std::function<std::size_t()> outstanding;
   };
-  // A request in the inbox. `body` is its invoke body ({"args": ..., "kwargs": ..., "request_id": ...});
-  // `reply` is where its answer goes, in the frontend's own terms.
-  struct InboxEntry {
-    std::string id;  // the invocation id its record will have
-    std::string source;
-    std::string function;
-    std::string body;
-    std::string reply;
-    bool replace = false;  // accept(): replaces the entry of the same id (its source too) instead of keeping it
-    std::string key;       // accept(): an idempotency key, kept (in the same transaction) as naming `id`
-  };
-  using AcceptCallback = std::function<void(std::optional<Error>)>;
+  using InboxEntry = store::InboxEntry;
+  using Imported = store::Imported;
+  using AcceptCallback = store::AcceptCallback;
 
   // Called on the writer thread for each record, committed or not, with its JSON text, before its callback.
   using CommitObserver = std::function<void(const Invocation&, const std::string& json, bool committed)>;
   // Called on the writer thread after each record's callback returned.
   using DeliveryObserver = std::function<void()>;
 
-  RecordLog(const std::filesystem::path& db_file, Options options, CommitObserver on_commit,
+  RecordLog(std::unique_ptr<RecordStore> store, Options options, CommitObserver on_commit,
             DeliveryObserver on_delivered);
   ~RecordLog();  // commits what is queued, then stops
 
@@ -77,12 +66,6 @@ class RecordLog {
   // The id an idempotency key was given to, when it was kept less than `window` ago.
   std::optional<std::string> keyed(const std::string& key, std::chrono::seconds window);
 
-  // A record made elsewhere, kept as its JSON text under the key `id` (which orders a function's records).
-  struct Imported {
-    std::string id;
-    std::string function;
-    std::string json;
-  };
   // Commits `records` in one transaction (an id already there is skipped) and returns how many were added.
   // Throws Error(store_unavailable) when they could not be.
   std::size_t import(std::vector<Imported> records);
@@ -92,6 +75,10 @@ class RecordLog {
   // Commits what is queued and stops the writer; call once, after the last append.
   void stop();
 
+  // False while the store is known to be unreachable.
+  bool available() const { return store_->available(); }
+  RecordStore& store() { return *store_; }
+
   // Reads (thread-safe, beside the writer): newest `limit` records of a function, oldest first (0 = all).
   std::vector<std::string> read(const std::string& function, std::size_t limit);
   std::optional<std::string> find(const std::string& invocation_id);
@@ -99,44 +86,17 @@ class RecordLog {
   std::vector<Imported> read_after(const std::string& function, const std::string& after, std::size_t limit);
 
  private:
-  struct Pending {
-    Invocation record;
-    InvokeCallback done;
-    std::string json;
-  };
-
-  struct Accepting {
-    InboxEntry entry;
-    AcceptCallback done;
-  };
-  // What one transaction writes.
-  struct Importing {
-    std::vector<Imported> records;
-    std::function<void(std::optional<Error>, std::size_t added)> done;
-    std::size_t added = 0;  // set by the commit
-  };
-  struct Batch {
-    std::vector<Importing> imports;
-    std::vector<Pending> records;
-    std::vector<Accepting> accepts;
-    std::vector<std::pair<std::string, AcceptCallback>> settles;
-    bool empty() const { return records.empty() && accepts.empty() && settles.empty() && imports.empty(); }
-    void clear() {
-      imports.clear();
-      records.clear();
-      accepts.clear();
-      settles.clear();
-    }
-  };
+  using Pending = Batch::Pending;
+  using Accepting = Batch::Accepting;
+  using Importing = Batch::Importing;
 
   void run();
-  void checkpoint_loop();
-  // Commits the batch in one transaction (retrying a failure twice); the Error when it could not.
+  // Makes the records' JSON and commits the batch in one transaction; the Error when it could not.
   std::optional<Error> commit(Batch& batch);
   // Runs the callbacks of a batch after its transaction, with the Error if it failed.
   void complete(Batch& batch, const std::optional<Error>& failure);
-  void trim(const std::string& function);
 
+  std::unique_ptr<RecordStore> store_;
   Options options_;
   CommitObserver on_commit_;
   DeliveryObserver on_delivered_;
@@ -157,26 +117,6 @@ class RecordLog {
   std::uint64_t committed_ = 0;
   std::thread writer_;
 
-  // Writer thread only.
-  std::unique_ptr<SQLite::Database> write_db_;
-  std::unique_ptr<SQLite::Statement> insert_;
-  std::unique_ptr<SQLite::Statement> accept_;
-  std::unique_ptr<SQLite::Statement> replace_;
-  std::unique_ptr<SQLite::Statement> keep_key_;
-  std::unique_ptr<SQLite::Statement> import_;
-  std::unique_ptr<SQLite::Statement> settle_;
-  std::unique_ptr<SQLite::Statement> begin_;   // prepared once: parsing them cost a few us per commit
-  std::unique_ptr<SQLite::Statement> commit_;
-  std::unique_ptr<SQLite::Statement> rollback_;
-  std::unordered_map<std::string, std::size_t> since_trim_;
-
-  std::mutex read_mutex_;
-  std::unique_ptr<SQLite::Database> read_db_;
-
-  // Checkpoints (copying the WAL into the database file) run here, not inside the writer's commits.
-  std::unique_ptr<SQLite::Database> checkpoint_db_;
-  std::condition_variable checkpoint_cv_;
-  std::thread checkpointer_;
 };
 
 }  // namespace faas::store

@@ -94,4 +94,10 @@ Sample Sampler::sample() {
   return out;
 }
 
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
 }  // namespace faas::sysinfo

@@ -4,9 +4,13 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <string>
 
 
 namespace faas::sysinfo {
+
+// This machine's host name ("localhost" when it has none).
+std::string host_name();
 
 // One reading of this process and the machine.
 struct Sample {

@@ -1,4 +1,4 @@
-#include "store/function_store.hpp"
+#include "store/sqlite_function_store.hpp"
 
 #include <algorithm>
 
@@ -58,9 +58,9 @@ std::uint64_t next_revision(SQLite::Database& db) {
 
 }  // namespace
 
-FunctionStore::FunctionStore(const std::filesystem::path& db_file) : db_(open_database(db_file)) {}
+SqliteFunctionStore::SqliteFunctionStore(const std::filesystem::path& db_file) : db_(open_database(db_file)) {}
 
-std::uint64_t FunctionStore::registry_version() {
+std::uint64_t SqliteFunctionStore::registry_version() {
   std::lock_guard lock(mutex_);
   return guarded("cannot read the registry version", [&] {
     return static_cast<std::uint64_t>(
@@ -68,7 +68,7 @@ std::uint64_t FunctionStore::registry_version() {
   });
 }
 
-std::vector<FunctionInfo> FunctionStore::list() {
+std::vector<FunctionInfo> SqliteFunctionStore::list() {
   std::lock_guard lock(mutex_);
   return guarded("cannot list functions", [&] {
     std::vector<FunctionInfo> out;
@@ -78,7 +78,7 @@ std::vector<FunctionInfo> FunctionStore::list() {
   });
 }
 
-std::optional<FunctionInfo> FunctionStore::find(const std::string& name) {
+std::optional<FunctionInfo> SqliteFunctionStore::find(const std::string& name) {
   std::lock_guard lock(mutex_);
   return guarded("cannot read a function", [&]() -> std::optional<FunctionInfo> {
     SQLite::Statement query(*db_, std::string("SELECT ") + info_columns + " FROM functions WHERE name = ?");
@@ -88,7 +88,7 @@ std::optional<FunctionInfo> FunctionStore::find(const std::string& name) {
   });
 }
 
-std::optional<FunctionSource> FunctionStore::source(const std::string& name) {
+std::optional<FunctionSource> SqliteFunctionStore::source(const std::string& name) {
   std::lock_guard lock(mutex_);
   return guarded("cannot read a function's code", [&]() -> std::optional<FunctionSource> {
     SQLite::Statement query(*db_, "SELECT code, requirements FROM functions WHERE name = ?");
@@ -100,7 +100,7 @@ std::optional<FunctionSource> FunctionStore::source(const std::string& name) {
   });
 }
 
-FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
+FunctionInfo SqliteFunctionStore::put(FunctionInfo info, const std::string& code,
                                 const std::optional<std::string>& requirements, const FunctionSettings* settings,
                                 std::size_t keep_versions) {
   std::lock_guard lock(mutex_);
@@ -147,7 +147,7 @@ FunctionInfo FunctionStore::put(FunctionInfo info, const std::string& code,
   });
 }
 
-std::uint64_t FunctionStore::reserve_revision() {
+std::uint64_t SqliteFunctionStore::reserve_revision() {
   std::lock_guard lock(mutex_);
   return guarded("cannot count a change of the registry", [&] {
     WriteTransaction transaction(*db_);
@@ -157,7 +157,7 @@ std::uint64_t FunctionStore::reserve_revision() {
   });
 }
 
-bool FunctionStore::claim_tick(const std::string& name, std::size_t entry, std::int64_t minute) {
+bool SqliteFunctionStore::claim_tick(const std::string& name, std::size_t entry, std::int64_t minute) {
   std::lock_guard lock(mutex_);
   return guarded("cannot claim a schedule's tick", [&] {
     SQLite::Statement claim(*db_, "INSERT OR IGNORE INTO schedule_ticks (function, entry, minute) VALUES (?, ?, ?)");
@@ -168,7 +168,7 @@ bool FunctionStore::claim_tick(const std::string& name, std::size_t entry, std::
   });
 }
 
-void FunctionStore::forget_ticks_before(std::int64_t minute) {
+void SqliteFunctionStore::forget_ticks_before(std::int64_t minute) {
   std::lock_guard lock(mutex_);
   guarded("cannot forget old schedule ticks", [&] {
     SQLite::Statement forget(*db_, "DELETE FROM schedule_ticks WHERE minute < ?");
@@ -177,7 +177,7 @@ void FunctionStore::forget_ticks_before(std::int64_t minute) {
   });
 }
 
-std::uint64_t FunctionStore::next_version(const std::string& name) {
+std::uint64_t SqliteFunctionStore::next_version(const std::string& name) {
   std::lock_guard lock(mutex_);
   return guarded("cannot read a function's versions", [&] {
     SQLite::Statement query(*db_,
@@ -189,7 +189,7 @@ std::uint64_t FunctionStore::next_version(const std::string& name) {
   });
 }
 
-std::vector<FunctionVersion> FunctionStore::versions(const std::string& name) {
+std::vector<FunctionVersion> SqliteFunctionStore::versions(const std::string& name) {
   std::lock_guard lock(mutex_);
   return guarded("cannot read a function's versions", [&] {
     std::vector<FunctionVersion> out;
@@ -212,7 +212,7 @@ std::vector<FunctionVersion> FunctionStore::versions(const std::string& name) {
   });
 }
 
-std::optional<VersionRow> FunctionStore::version(const std::string& name, std::uint64_t version) {
+std::optional<VersionRow> SqliteFunctionStore::version(const std::string& name, std::uint64_t version) {
   std::lock_guard lock(mutex_);
   return guarded("cannot read a function's version", [&]() -> std::optional<VersionRow> {
     SQLite::Statement query(*db_,
@@ -233,7 +233,7 @@ std::optional<VersionRow> FunctionStore::version(const std::string& name, std::u
   });
 }
 
-std::optional<FunctionSettings> FunctionStore::settings(const std::string& name) {
+std::optional<FunctionSettings> SqliteFunctionStore::settings(const std::string& name) {
   std::lock_guard lock(mutex_);
   auto text = guarded("cannot read a function's settings", [&]() -> std::optional<std::string> {
     SQLite::Statement query(*db_, "SELECT settings FROM functions WHERE name = ?");
@@ -245,7 +245,7 @@ std::optional<FunctionSettings> FunctionStore::settings(const std::string& name)
   return from_stored(*text);
 }
 
-bool FunctionStore::save_settings(const std::string& name, const FunctionSettings& settings, std::uint64_t revision) {
+bool SqliteFunctionStore::save_settings(const std::string& name, const FunctionSettings& settings, std::uint64_t revision) {
   std::lock_guard lock(mutex_);
   return guarded("cannot save the function's settings", [&] {
     WriteTransaction transaction(*db_);
@@ -260,7 +260,7 @@ bool FunctionStore::save_settings(const std::string& name, const FunctionSetting
   });
 }
 
-bool FunctionStore::remove(const std::string& name) {
+bool SqliteFunctionStore::remove(const std::string& name) {
   std::lock_guard lock(mutex_);
   return guarded("cannot delete the function", [&] {
     WriteTransaction transaction(*db_);
@@ -276,6 +276,46 @@ bool FunctionStore::remove(const std::string& name) {
     db_->exec("UPDATE meta SET value = value + 1 WHERE key = 'registry_version'");
     transaction.commit();
     return true;
+  });
+}
+
+void SqliteFunctionStore::heartbeat(const std::string& node, const std::string& started_at, const std::string& status) {
+  std::lock_guard lock(mutex_);
+  guarded("cannot write this node's heartbeat", [&] {
+    SQLite::Statement beat(*db_,
+                           "INSERT INTO nodes (id, started_at, seen_at, status) VALUES (?, ?, (julianday('now') - 2440587.5) * 86400, ?) "
+                           "ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, "
+                           "seen_at = excluded.seen_at, status = excluded.status");
+    beat.bind(1, node);
+    beat.bind(2, started_at);
+    beat.bind(3, status);
+    beat.exec();
+  });
+}
+
+std::vector<NodeRow> SqliteFunctionStore::nodes(std::chrono::seconds window) {
+  std::lock_guard lock(mutex_);
+  return guarded("cannot read the nodes", [&] {
+    std::vector<NodeRow> out;
+    SQLite::Statement query(*db_,
+                            "SELECT id, started_at, seen_at, "
+                            "(julianday('now') - 2440587.5) * 86400 - seen_at, status FROM nodes "
+                            "WHERE seen_at > unixepoch() - ? ORDER BY id");
+    query.bind(1, static_cast<std::int64_t>(window.count()));
+    while (query.executeStep()) {
+      out.push_back({query.getColumn(0).getString(), query.getColumn(1).getString(), query.getColumn(2).getDouble(),
+                     query.getColumn(3).getDouble(), query.getColumn(4).getString()});
+    }
+    return out;
+  });
+}
+
+void SqliteFunctionStore::leave(const std::string& node) {
+  std::lock_guard lock(mutex_);
+  guarded("cannot remove this node", [&] {
+    SQLite::Statement drop(*db_, "DELETE FROM nodes WHERE id = ?");
+    drop.bind(1, node);
+    drop.exec();
   });
 }
 
