@@ -8,6 +8,7 @@ packages=(
   pybind11-dev nlohmann-json3-dev libboost-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   libsqlite3-dev libsqlitecpp-dev
+  libpq-dev postgresql haproxy  # cluster mode (--store postgresql://...) and its tests
   libgtest-dev libgmock-dev libbenchmark-dev
   libspdlog-dev libcli11-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # faas-grpc

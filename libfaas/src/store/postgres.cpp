@@ -99,10 +99,28 @@ Result Connection::exec_values(const char* what, const std::string& sql, const s
                              nullptr, 0));
   auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
-  auto message = std::string(what) + ": " +
-                 first_line(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn_));
-  if (lost() || server_unavailable(result.get())) throw Error(ErrorCode::store_unavailable, message);
+  fail(what, result.get());
+}
+
+void Connection::fail(const char* what, const PGresult* result) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  last_state_ = state ? state : "";
+  auto message = std::string(what) + ": " + first_line(result ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
+  if (lost() || server_unavailable(result)) throw Error(ErrorCode::store_unavailable, message);
   throw Error(ErrorCode::internal, message);
+}
+
+void Connection::copy_in(const char* what, const std::string& sql, const std::string& data) {
+  if (!reconnect()) throw Error(ErrorCode::store_unavailable, std::string(what) + ": PostgreSQL is unreachable");
+  Result started(PQexec(conn_, sql.c_str()));
+  if (!started || PQresultStatus(started.get()) != PGRES_COPY_IN) fail(what, started.get());
+  bool sent = PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) == 1 && PQputCopyEnd(conn_, nullptr) == 1;
+  // The COPY's own result, then nothing: read both even when sending failed, to leave the connection usable.
+  Result done(PQgetResult(conn_));
+  while (Result extra{PQgetResult(conn_)}) {
+  }
+  if (!sent) fail(what, nullptr);
+  if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK) fail(what, done.get());
 }
 
 void Connection::exec_script(const char* what, const std::string& sql) {
@@ -110,10 +128,7 @@ void Connection::exec_script(const char* what, const std::string& sql) {
   Result result(PQexec(conn_, sql.c_str()));
   auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
-  auto message = std::string(what) + ": " +
-                 first_line(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn_));
-  throw Error(lost() || server_unavailable(result.get()) ? ErrorCode::store_unavailable : ErrorCode::internal,
-              message);
+  fail(what, result.get());
 }
 
 std::uint64_t Connection::changed(const Result& result) {
@@ -169,6 +184,25 @@ void ArrayText::clear() {
   text_ = "{";
   count_ = 0;
   finished_ = false;
+}
+
+void CopyText::field(std::string_view value) {
+  if (row_started_) text_.push_back('\t');
+  row_started_ = true;
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c != '\\' && c != '\n' && c != '\r' && c != '\t') continue;
+    text_.append(value.data() + run, i - run);
+    text_ += c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\t";
+    run = i + 1;
+  }
+  text_.append(value.data() + run, value.size() - run);
+}
+
+void CopyText::end_row() {
+  text_.push_back('\n');
+  row_started_ = false;
 }
 
 bool is_uri(std::string_view store) {

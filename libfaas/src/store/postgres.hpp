@@ -39,6 +39,10 @@ class Connection {
   Result exec(const char* what, const std::string& sql, const std::vector<Param>& params);
   // The same with NUL-terminated values (nullptr: NULL), which are not copied.
   Result exec_values(const char* what, const std::string& sql, const std::vector<const char*>& values);
+  // COPY ... FROM STDIN with `data` (COPY's text format, see CopyText).
+  void copy_in(const char* what, const std::string& sql, const std::string& data);
+  // The SQLSTATE of the last statement that failed ("23505": a unique key taken), or "".
+  const std::string& last_state() const { return last_state_; }
   // Runs several statements without parameters (a schema).
   void exec_script(const char* what, const std::string& sql);
   // Rows a command changed (INSERT, UPDATE, DELETE).
@@ -52,8 +56,12 @@ class Connection {
  private:
   PGconn* connect() const;
 
+  // Throws the Error for a failed `result` (store_unavailable when the server is to blame).
+  [[noreturn]] void fail(const char* what, const PGresult* result);
+
   std::string uri_;
   PGconn* conn_ = nullptr;
+  std::string last_state_;
 };
 
 // Column `column` of row `row` as text ("" for NULL).
@@ -75,6 +83,18 @@ class ArrayText {
   std::string text_ = "{";
   std::size_t count_ = 0;
   bool finished_ = false;
+};
+
+// Builds COPY's text format: columns separated by tabs, rows by newlines, with \\, \n, \r and \t escaped.
+class CopyText {
+ public:
+  void field(std::string_view value);  // the next column of the current row
+  void end_row();
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  bool row_started_ = false;
 };
 
 // True for "postgresql://..." and "postgres://..." (libpq's URI forms).

@@ -74,14 +74,15 @@ bool PostgresRecordStore::probe() {
   return available();
 }
 
-void PostgresRecordStore::write(Batch& batch) {
+void PostgresRecordStore::write(Batch& batch, bool copy) {
+  const char* what = "cannot record the invocation";
+  // PostgreSQL's text is UTF-8 only; a function's output may not be (the caller gets what was kept).
+  for (auto& pending : batch.records) pg::make_valid_utf8(pending.json);
   Params params;
   std::vector<std::string> parts;
-  if (!batch.records.empty()) {
+  if (!batch.records.empty() && !copy) {
     pg::ArrayText ids, functions, records;
     for (auto& pending : batch.records) {
-      // PostgreSQL's text is UTF-8 only; a function's output may not be (the caller gets what was kept).
-      pg::make_valid_utf8(pending.json);
       ids.add(pending.record.id);
       functions.add(pending.record.function);
       records.add(pending.json);
@@ -171,9 +172,31 @@ void PostgresRecordStore::write(Batch& batch) {
   std::vector<const char*> values;
   values.reserve(params.values.size());
   for (const auto& value : params.values) values.push_back(value.c_str());
-  auto result = write_.exec_values("cannot record the invocation", sql, values);
-  for (std::size_t k = 0; k < batch.imports.size(); ++k) {
-    batch.imports[k].added = static_cast<std::size_t>(pg::integer(result, 0, static_cast<int>(k)));
+  auto run = [&] {
+    auto result = write_.exec_values(what, sql, values);
+    for (std::size_t k = 0; k < batch.imports.size(); ++k) {
+      batch.imports[k].added = static_cast<std::size_t>(pg::integer(result, 0, static_cast<int>(k)));
+    }
+  };
+  if (!copy || batch.records.empty()) return run();  // one statement: one transaction
+  // Records go in with COPY, a third cheaper for the server than INSERT over arrays.
+  pg::CopyText rows;
+  for (const auto& pending : batch.records) {
+    rows.field(pending.record.id);
+    rows.field(pending.record.function);
+    rows.field(pending.json);
+    rows.end_row();
+  }
+  const std::string copy_sql = "COPY invocations (id, function, record) FROM STDIN";
+  if (parts.empty()) return write_.copy_in(what, copy_sql, rows.text());  // its own transaction
+  write_.exec(what, "BEGIN");
+  try {
+    write_.copy_in(what, copy_sql, rows.text());
+    run();
+    write_.exec(what, "COMMIT");
+  } catch (...) {
+    if (!write_.lost()) PQclear(PQexec(write_.raw(), "ROLLBACK"));
+    throw;
   }
 }
 
@@ -181,12 +204,20 @@ std::optional<Error> PostgresRecordStore::commit(Batch& batch) {
   std::lock_guard lock(write_mutex_);
   // A failure the server is to blame for is retried; if it still fails, the calls get store_unavailable: nobody
   // is told of a result that has no record.
+  bool copy = true;
   for (int attempt = 1;; ++attempt) {
     try {
-      write(batch);
+      write(batch, copy);
       available_ = true;
       break;
     } catch (const Error& e) {
+      if (copy && write_.last_state() == "23505") {
+        // A record already there (a call run again by another node after its lease, whose first run was
+        // recorded after all): COPY cannot skip it, the INSERT can.
+        copy = false;
+        --attempt;
+        continue;
+      }
       bool unreachable = e.code() == ErrorCode::store_unavailable;
       if (attempt == 3 || !unreachable) {
         if (unreachable && available_.exchange(false)) {

@@ -1,6 +1,6 @@
 // Invocation records and the inbox in PostgreSQL, shared by every node of a cluster.
-// A batch is one statement (its parts as data-modifying WITH clauses over arrays: unnest), so it costs one round
-// trip and one commit whatever its size. Each inbox entry names the node that took it; it stays that node's for as
+// A batch is one transaction of at most three statements whatever its size: the records through COPY, and the
+// rest (inbox, keys, imports) as one statement of data-modifying WITH clauses over arrays (unnest). Each inbox entry names the node that took it; it stays that node's for as
 // long as the node's heartbeats go on (the nodes table), and another node takes it up after that (its lease).
 #pragma once
 
@@ -33,8 +33,8 @@ class PostgresRecordStore final : public RecordStore {
   void release_entries() override;
 
  private:
-  // Runs the batch's statement once; throws Error.
-  void write(Batch& batch);
+  // Writes the batch once (records through COPY when `copy`, else with the rest); throws Error.
+  void write(Batch& batch, bool copy);
   void trim(const std::string& function);
   std::vector<InboxEntry> claim(const char* what, const std::string& condition, const std::string& limit,
                                 const std::vector<pg::Param>& params);
