@@ -7,11 +7,12 @@
 #   mqtt_wire_fuzzer     faas-mqtt's decoder of the packets a broker sends
 #   cron_fuzzer          the cron expressions of functions' schedules
 #   coap_transfer_fuzzer faas-coap's bounded memories: retransmitted answers, block-wise bodies, proved addresses
+#   postgres_text_fuzzer the text[] and COPY forms every record takes to PostgreSQL, and the UTF-8 repair
 # New inputs go to build-fuzz/corpus, never into the committed starting corpus. Exits non-zero on a finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
-targets=(multipart invoke_body worker_frame requirements mqtt_wire cron coap_transfer)
+targets=(multipart invoke_body worker_frame requirements mqtt_wire cron coap_transfer postgres_text)
 
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DFAAS_BUILD_FUZZERS=ON -DFAAS_BUILD_TESTS=OFF -DFAAS_BUILD_BENCH=OFF -DFAAS_BUILD_PYTHON=OFF >/dev/null

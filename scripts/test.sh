@@ -29,10 +29,10 @@ npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
 # The servers isolate functions in worker processes by default; the sanitized run covers in-process execution.
-echo "== the HTTP, MQTT, gRPC and CoAP end-to-end tests against build-asan/, in-process"
+echo "== the HTTP, MQTT, gRPC, CoAP and cluster end-to-end tests against build-asan/, in-process"
 FAAS_ISOLATION=inprocess ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 FAAS_BUILD_DIR=build-asan \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e/test_http.py tests/e2e/test_mqtt.py \
-  tests/e2e/test_grpc.py tests/e2e/test_coap.py
+  tests/e2e/test_grpc.py tests/e2e/test_coap.py tests/e2e/test_cluster.py
 
 echo "== the Python bindings (tests/python) against build/, then build-asan/"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python

@@ -269,6 +269,8 @@ void Api::handle(Request request, Reply reply) {
     if (path == "/healthz") {
       if (!get) return reply(method_not_allowed("GET"));
       if (draining_) return reply(error_response(503, "shutting down"));
+      // A load balancer sends calls elsewhere while this node cannot record them.
+      if (!engine_.store_available()) return reply(error_response(503, "the store is unreachable"));
       return reply(json_response(200, R"({"status":"ok"})"));
     }
     // A browser that holds the Basic credentials sends them with any site's form posts too: a write from a page

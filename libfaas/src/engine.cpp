@@ -295,6 +295,8 @@ void Engine::take_up(const std::string& source, std::function<void(std::vector<A
 
 std::vector<NodeInfo> Engine::nodes() const { return impl_->cluster->nodes(); }
 
+bool Engine::store_available() const { return impl_->log->available(); }
+
 void Engine::serve_async(const std::string& source, AsyncFinished finished) {
   impl_->async->serve(source, std::move(finished));
 }

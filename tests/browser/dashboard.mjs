@@ -159,6 +159,8 @@ try {
 
   // Status shows the invocation.
   await page.locator("#status dd", { hasText: "errors" }).waitFor();
+  // The nodes table lists this server, alive.
+  await page.locator("#nodes tbody tr", { hasText: "(this server)" }).locator("td", { hasText: "alive" }).waitFor();
   if (problems.length) throw new Error(problems.join("\n"));
   console.log("dashboard: upload, invoke, result, log row, rollback, settings, dead letters, live tail, record, " +
               "charts and filters seen; screenshot in " + screenshot);

@@ -178,6 +178,7 @@ def test_postgres_stopped_and_restarted_under_load(start_http, tmp_path):
         until(lambda: len(answered) >= 50, timeout=10)
         postgres.stop("immediate")  # as a crash: connections drop, nothing is flushed politely
         until(lambda: len(refused) >= 10, timeout=15)
+        assert requests.get(server.url + "/healthz", timeout=5).status_code == 503  # a balancer looks elsewhere
         during = len(answered)
         time.sleep(1)
         postgres.start()

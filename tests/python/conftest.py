@@ -18,3 +18,12 @@ import libfaas  # noqa: E402  (from the build tree, after the path is set)
 def engine(tmp_path):
     with libfaas.Engine(data_dir=str(tmp_path / "data"), timeout=5) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL for the session (tests/helpers/postgres.py); tests make databases with .database()."""
+    from postgres import Postgres
+    server = Postgres().start()
+    yield server
+    server.remove()

@@ -379,3 +379,22 @@ def test_stream_gives_each_chunk_before_the_function_ends_then_the_record(engine
     engine.upload("calc", code=ADD)
     returned = engine.stream("calc", [1, 2])
     assert list(returned) == [] and returned.record["result"] == 3
+
+
+def test_engines_sharing_a_postgresql_store_see_one_registry_and_one_log(postgres, tmp_path):
+    store = postgres.database()
+    with libfaas.Engine(data_dir=str(tmp_path / "a"), store=store, node_id="py-a") as a, \
+            libfaas.Engine(data_dir=str(tmp_path / "b"), store=store, node_id="py-b") as b:
+        a.upload("add", "def main(x, y):\n    return x + y\n")
+        # b reads the shared registry at its first miss, without waiting for the notification.
+        assert b.invoke("add", [2, 3])["result"] == 5
+        assert b.invoke("add", [2, 3])["node"] == "py-b"
+        assert a.invoke("add", [1, 1])["node"] == "py-a"
+        assert sorted(record["node"] for record in a.logs("add")) == ["py-a", "py-b", "py-b"]
+        assert {node["id"] for node in b.nodes()} == {"py-a", "py-b"}
+        assert b.status()["store"] == "postgresql"
+        # Records made elsewhere are kept once, wherever they are imported.
+        record = {"function": "add", "status": "success", "result": 1, "time_start": "2024-01-01 00:00:00.000000"}
+        assert a.import_records("add", [record]) == 1 and b.import_records("add", [record]) == 0
+    with pytest.raises(libfaas.StoreUnavailable, match="cannot connect to PostgreSQL"):
+        libfaas.Engine(data_dir=str(tmp_path / "c"), store="postgresql://postgres@127.0.0.1:1/none")

@@ -169,3 +169,12 @@ def test_invoke_stream_prints_each_chunk_then_the_record(tmp_path):
     assert [json.loads(line) for line in lines[:3]] == [0, 1, 4]
     record = json.loads(lines[3])
     assert record["result"] == [0, 1, 4] and record["chunks"] == 3
+
+
+def test_the_cli_works_on_a_cluster_store(postgres, tmp_path):
+    store = postgres.database()
+    folder = REPO / "examples" / "functions" / "calculadora"
+    faas(tmp_path / "one", "--store", store, "deploy", str(folder))
+    record = json.loads(faas(tmp_path / "two", "--store", store, "invoke", "calculadora", "1", "2").stdout)
+    assert record["result"] == 3 and "node" in record
+    assert faas(tmp_path / "three", "--store", store, "list").stdout.startswith("calculadora\tv1\t")

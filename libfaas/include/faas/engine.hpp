@@ -107,6 +107,9 @@ class Engine {
   // EngineConfig::node_lease, now this node's to answer. With SQLite, only the first. Throws Error.
   void take_up(const std::string& source, std::function<void(std::vector<AcceptedRequest>)> handler);
 
+  // False while the store is unreachable: invocations are refused (store_unavailable) until it is back.
+  bool store_available() const;
+
   // The servers sharing the store (this one included), as their last heartbeats left them; with PostgreSQL, the
   // whole cluster.
   std::vector<NodeInfo> nodes() const;
