@@ -101,6 +101,13 @@ void EngineState::committed(const Invocation& record, const std::string& json, b
   running.erase(record.id);
 }
 
+bool EngineState::miss_read_due() {
+  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto last = last_miss_read.load(std::memory_order_relaxed);
+  constexpr auto spacing = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20));
+  return now - last >= spacing.count() && last_miss_read.compare_exchange_strong(last, now);
+}
+
 void EngineState::delivered() {
   if (in_flight.fetch_sub(1) == 1 && !accepting.load()) {
     std::lock_guard lock(drain_mutex);
@@ -111,9 +118,10 @@ void EngineState::delivered() {
 std::unique_ptr<runtime::Call> EngineState::admit(InvokeRequest& request) {
   auto spec = request.version == 0 ? registry->find(request.function)
                                     : registry->pinned(request.function, request.version);  // throws not_found
-  if (!spec && clustered && request.version == 0) {
+  if (!spec && clustered && request.version == 0 && miss_read_due()) {
     // Uploaded through another node a moment ago, before its notification arrived: a client behind a load
-    // balancer must find what it just uploaded. Only a miss pays this read.
+    // balancer must find what it just uploaded. Only a miss pays this read, and at most one per 20 ms, so that
+    // calls of unknown names cannot keep the threads that admit calls waiting on the database.
     registry->sync();
     spec = registry->find(request.function);
   }

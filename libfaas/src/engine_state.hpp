@@ -47,6 +47,8 @@ struct EngineState {
   std::string start(InvokeRequest request, InvokeCallback done);
   void committed(const Invocation& record, const std::string& json, bool stored);  // on the log writer, per record
   void delivered();                          // after its caller was answered
+  // In a cluster, whether a call of an unknown function may read the registry again now (miss_read_due).
+  bool miss_read_due();
 
   EngineConfig config;
   std::filesystem::path functions_dir;
@@ -66,6 +68,7 @@ struct EngineState {
   std::atomic<std::uint64_t> completed{0};
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> scheduled{0};  // calls fired by schedules (schedules.cpp)
+  std::atomic<std::chrono::steady_clock::rep> last_miss_read{0};
   std::uint64_t max_in_flight;
   std::mutex drain_mutex;
   std::condition_variable drained;

@@ -313,9 +313,20 @@ FunctionInfo PostgresFunctionStore::put(FunctionInfo info, const std::string& co
   std::lock_guard lock(mutex_);
   const char* what = "cannot save the function";
   return transaction(what, [&] {
-    // One upload of a name at a time across the cluster: the row lock orders them.
-    auto created = db_.exec(what, "SELECT created_at FROM functions WHERE name = $1 FOR UPDATE", {info.name});
+    // One upload of a name at a time across the cluster (a new name has no row to lock yet).
+    db_.exec(what, "SELECT pg_advisory_xact_lock(hashtext($1))", {info.name});
+    auto created = db_.exec(what, "SELECT created_at FROM functions WHERE name = $1", {info.name});
     if (PQntuples(created.get()) == 1) info.created_at = pg::text(created, 0, 0);
+    // Another node committed an upload of this name since our number was chosen: ours becomes the next one.
+    auto taken = db_.exec(what, "SELECT code_sha256 FROM versions WHERE name = $1 AND version = $2",
+                          {info.name, std::to_string(info.version)});
+    if (PQntuples(taken.get()) == 1 && pg::text(taken, 0, 0) != info.code_sha256) {
+      auto next = db_.exec(what,
+                           "SELECT greatest(coalesce((SELECT max(version) FROM versions WHERE name = $1), 0), "
+                           "coalesce((SELECT version FROM functions WHERE name = $1), 0)) + 1",
+                           {info.name});
+      info.version = static_cast<std::uint64_t>(pg::integer(next, 0, 0));
+    }
     next_revision(db_);
     auto version = std::to_string(info.version), revision = std::to_string(info.revision);
     pg::Param reqs = requirements ? pg::Param(*requirements) : std::nullopt;

@@ -205,6 +205,9 @@ std::optional<Error> PostgresRecordStore::commit(Batch& batch) {
   // A failure the server is to blame for is retried; if it still fails, the calls get store_unavailable: nobody
   // is told of a result that has no record.
   bool copy = true;
+  // Known to be away: one try, so that callers hear at once (and an unreachable host's connect timeout is paid
+  // once, not three times).
+  const int attempts = available() ? 3 : 1;
   for (int attempt = 1;; ++attempt) {
     try {
       write(batch, copy);
@@ -219,7 +222,7 @@ std::optional<Error> PostgresRecordStore::commit(Batch& batch) {
         continue;
       }
       bool unreachable = e.code() == ErrorCode::store_unavailable;
-      if (attempt == 3 || !unreachable) {
+      if (attempt >= attempts || !unreachable) {
         if (unreachable && available_.exchange(false)) {
           spdlog::error("PostgreSQL is unreachable ({}): invocations are refused until it is back", e.what());
         } else if (!unreachable) {
