@@ -131,7 +131,10 @@ std::vector<std::string> FunctionRegistry::erase_pinned(const std::string& name)
 void FunctionRegistry::put(const FunctionInfo& info, const FunctionSettings& settings) {
   auto spec = make_spec(info, settings);
   std::unique_lock write(table_mutex_);
-  table_[info.name] = Entry{info, std::move(spec)};
+  auto& entry = table_[info.name];
+  // A sync may already have brought a newer revision, committed by another process after this one's.
+  if (entry.spec && entry.info.revision > info.revision) return;
+  entry = Entry{info, std::move(spec)};
   touched_.insert(info.name);
 }
 
@@ -203,14 +206,15 @@ void FunctionRegistry::sync() {
   std::vector<std::string> gone;  // deleted by another process
   {
     std::unique_lock write(table_mutex_);
-    // An upload or delete made in this process since we read the database keeps its own (newer) view: a function
-    // uploaded meanwhile is not in `rows`, and must neither vanish nor be retired.
+    // An upload or delete made in this process since we read the database keeps its own view where it is newer:
+    // a function uploaded meanwhile is not in `rows`, and must neither vanish nor be retired; of two versions,
+    // the higher revision wins below (another process may have committed a later upload of the same name).
     for (const auto& name : touched_) {
       auto it = table_.find(name);
-      if (it != table_.end()) {
-        fresh.insert_or_assign(name, it->second);
-      } else {
+      if (it == table_.end()) {
         fresh.erase(name);
+      } else if (auto read = fresh.find(name); read == fresh.end()) {
+        fresh.emplace(name, it->second);
       }
     }
     for (auto& [name, entry] : table_) {

@@ -166,6 +166,9 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
     engine.executor->retire(name_text, current ? current->revision : 0);
     throw;
   }
+  // The store gave it another number (an upload of the same name committed meanwhile by another node): what was
+  // loaded under the staged one goes, and is loaded again under the new.
+  if (info.revision != staged->revision) engine.executor->retire(name_text, info.revision);
   engine.registry->put(info, settings);
   forget_dropped_versions(engine, name_text);
   if (rollback_to) {

@@ -67,20 +67,31 @@ def test_an_upload_through_one_node_is_invocable_through_another_within_a_second
 def test_uploads_of_one_name_through_two_nodes_at_once_each_keep_a_version(start_http, tmp_path, store):
     a = http_node(start_http, tmp_path, store, "a")
     b = http_node(start_http, tmp_path, store, "b")
+    returns = {}  # version -> what its code returns
     for round in range(3):
         answers = {}
-        threads = [threading.Thread(target=lambda s=server, n=n: answers.update({n: s.upload("f", f"def main():\n    return {n}\n")}))
-                   for n, server in ((10 * round + 1, a), (10 * round + 2, b))]
+
+        def upload(server, n):
+            answers[n] = server.upload("f", f"def main():\n    return {n}\n")
+
+        threads = [threading.Thread(target=upload, args=(server, 10 * round + k)) for k, server in ((1, a), (2, b))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        # Both chose the next number; the one committed second got the number after.
         assert len({answer["version"] for answer in answers.values()}) == 2, answers
+        returns.update({answer["version"]: n for n, answer in answers.items()})
     versions = a.get("/admin/functions/f/versions").json()
     assert [v["version"] for v in versions] == [6, 5, 4, 3, 2, 1]
     assert len({v["code_sha256"] for v in versions}) == 6  # each upload kept its own code under its own number
     current = next(v["version"] for v in versions if v["current"])
-    assert until(lambda: b.invoke("f").json()["version"] == current and a.invoke("f").json()["version"] == current, 1)
+    # Both nodes run the current one: its code, under its number.
+    until(lambda: all(s.invoke("f").json()["version"] == current for s in (a, b)), timeout=1)
+    for server in (a, b):
+        assert server.invoke("f").json()["result"] == returns[current]
+    for version, n in returns.items():
+        assert b.post("/function/f", json={"args": [], "version": version}).json()["result"] == n
 
 
 def test_two_nodes_behind_haproxy_serve_one_client(start_http, tmp_path, store):

@@ -315,19 +315,28 @@ FunctionInfo PostgresFunctionStore::put(FunctionInfo info, const std::string& co
   return transaction(what, [&] {
     // One upload of a name at a time across the cluster (a new name has no row to lock yet).
     db_.exec(what, "SELECT pg_advisory_xact_lock(hashtext($1))", {info.name});
-    auto created = db_.exec(what, "SELECT created_at FROM functions WHERE name = $1", {info.name});
-    if (PQntuples(created.get()) == 1) info.created_at = pg::text(created, 0, 0);
+    auto created = db_.exec(what, "SELECT created_at, revision FROM functions WHERE name = $1", {info.name});
+    bool newer_there = false;
+    if (PQntuples(created.get()) == 1) {
+      info.created_at = pg::text(created, 0, 0);
+      newer_there = static_cast<std::uint64_t>(pg::integer(created, 0, 1)) >= info.revision;
+    }
     // Another node committed an upload of this name since our number was chosen: ours becomes the next one.
     auto taken = db_.exec(what, "SELECT code_sha256 FROM versions WHERE name = $1 AND version = $2",
                           {info.name, std::to_string(info.version)});
-    if (PQntuples(taken.get()) == 1 && pg::text(taken, 0, 0) != info.code_sha256) {
+    bool renumbered = PQntuples(taken.get()) == 1 && pg::text(taken, 0, 0) != info.code_sha256;
+    if (renumbered) {
       auto next = db_.exec(what,
                            "SELECT greatest(coalesce((SELECT max(version) FROM versions WHERE name = $1), 0), "
                            "coalesce((SELECT version FROM functions WHERE name = $1), 0)) + 1",
                            {info.name});
       info.version = static_cast<std::uint64_t>(pg::integer(next, 0, 0));
     }
-    next_revision(db_);
+    auto counted = next_revision(db_);
+    // An upload that reserved its revision after ours committed first: ours, committed last, is the current one,
+    // so it takes a revision above (every node keeps the function of the highest revision). Renumbered, it
+    // takes one too, so that what was loaded under the old number is loaded again under the new.
+    if (newer_there || renumbered) info.revision = counted;
     auto version = std::to_string(info.version), revision = std::to_string(info.revision);
     pg::Param reqs = requirements ? pg::Param(*requirements) : std::nullopt;
     db_.exec(what,

@@ -106,10 +106,17 @@ FunctionInfo SqliteFunctionStore::put(FunctionInfo info, const std::string& code
   std::lock_guard lock(mutex_);
   return guarded("cannot save the function", [&] {
     WriteTransaction transaction(*db_);
-    SQLite::Statement created(*db_, "SELECT created_at FROM functions WHERE name = ?");
+    SQLite::Statement created(*db_, "SELECT created_at, revision FROM functions WHERE name = ?");
     created.bind(1, info.name);
-    if (created.executeStep()) info.created_at = created.getColumn(0).getString();
-    next_revision(*db_);  // other processes notice the change
+    bool newer_there = false;
+    if (created.executeStep()) {
+      info.created_at = created.getColumn(0).getString();
+      newer_there = static_cast<std::uint64_t>(created.getColumn(1).getInt64()) >= info.revision;
+    }
+    auto counted = next_revision(*db_);  // other processes notice the change
+    // Another process's upload, begun after ours, committed first: ours, committed last, is the current one, so it
+    // takes a revision above (every process keeps the function of the highest revision).
+    if (newer_there) info.revision = counted;
     SQLite::Statement upsert(*db_,
                              "INSERT INTO functions (name, version, code, requirements, code_sha256, env_id, "
                              "created_at, updated_at, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
