@@ -144,6 +144,27 @@ void FunctionRegistry::erase(const std::string& name) {
   touched_.insert(name);
 }
 
+void FunctionRegistry::begin_upload(const std::string& name) {
+  {
+    std::unique_lock write(table_mutex_);
+    uploading_.insert(name);
+  }
+  std::lock_guard wait(sync_mutex_);  // a sync begun before it may be writing the name's files: let it end
+}
+
+void FunctionRegistry::end_upload(const std::string& name) {
+  {
+    std::unique_lock write(table_mutex_);
+    uploading_.erase(name);
+  }
+  reread_ = true;  // what a sync skipped meanwhile (a version committed elsewhere after ours) is read now
+  {
+    std::lock_guard lock(poll_mutex_);
+    poll_reread_ = true;
+  }
+  poll_cv_.notify_all();
+}
+
 void FunctionRegistry::restore_files(const FunctionInfo& info) {
   auto dir = function_dir(info.name);
   std::error_code ec;
@@ -175,7 +196,8 @@ void FunctionRegistry::restore_files(const FunctionInfo& info) {
 void FunctionRegistry::sync() {
   std::lock_guard sync(sync_mutex_);
   auto version = store_.registry_version();
-  if (version == seen_registry_version_ && seen_registry_version_ != 0) return;
+  bool reread = reread_.exchange(false);
+  if (version == seen_registry_version_ && seen_registry_version_ != 0 && !reread) return;
   {
     std::unique_lock write(table_mutex_);
     touched_.clear();
@@ -183,9 +205,12 @@ void FunctionRegistry::sync() {
   auto rows = store_.list();
 
   std::unordered_map<std::string, Entry> fresh;
+  std::unordered_set<std::string> uploading;
   {
     std::shared_lock read(table_mutex_);
+    uploading = uploading_;
     for (auto& info : rows) {
+      if (uploading.contains(info.name)) continue;  // its files are the upload's until it ends
       auto it = table_.find(info.name);
       if (it != table_.end() && it->second.info.revision == info.revision) {
         fresh.emplace(info.name, it->second);
@@ -209,6 +234,10 @@ void FunctionRegistry::sync() {
     // An upload or delete made in this process since we read the database keeps its own view where it is newer:
     // a function uploaded meanwhile is not in `rows`, and must neither vanish nor be retired; of two versions,
     // the higher revision wins below (another process may have committed a later upload of the same name).
+    for (const auto& name : uploading) {
+      auto it = table_.find(name);
+      if (it != table_.end()) fresh.insert_or_assign(name, it->second);
+    }
     for (const auto& name : touched_) {
       auto it = table_.find(name);
       if (it == table_.end()) {

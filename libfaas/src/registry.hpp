@@ -51,6 +51,10 @@ class FunctionRegistry {
   // A version or settings committed by this process (upload, settings change) or a name deleted by it.
   void put(const FunctionInfo& info, const FunctionSettings& settings);
   void erase(const std::string& name);
+  // An upload of `name` in this process is replacing its files: until end_upload(), a sync leaves its files and
+  // entry alone (another node's version must not be written under the upload's), then reads it again.
+  void begin_upload(const std::string& name);
+  void end_upload(const std::string& name);
 
   // Brings the table in line with the database now.
   void sync();
@@ -76,6 +80,8 @@ class FunctionRegistry {
   mutable std::shared_mutex table_mutex_;
   std::unordered_map<std::string, Entry> table_;
   std::unordered_set<std::string> touched_;  // put or erased here since the running sync() read the database
+  std::unordered_set<std::string> uploading_;  // begin_upload() .. end_upload()
+  std::atomic<bool> reread_{false};            // the next sync() reads everything, whatever the version says
   std::mutex sync_mutex_;  // one sync() at a time
   std::uint64_t seen_registry_version_ = 0;
   std::mutex pinned_mutex_;

@@ -130,6 +130,13 @@ FunctionInfo upload_function(EngineState& engine, std::string_view name, std::st
 
   // One upload or delete of a name at a time, across threads and processes.
   FileLock lock(lock_path(engine.functions_dir, name_text));
+  // Meanwhile the registry writes no other version's files (another node's, through the store) under ours.
+  struct Uploading {
+    FunctionRegistry& registry;
+    const std::string& name;
+    ~Uploading() { registry.end_upload(name); }
+  } uploading{*engine.registry, name_text};
+  engine.registry->begin_upload(name_text);
   auto current = engine.functions->find(name_text);
   if (unchanged(current)) {  // the same upload, made meanwhile by another thread or process
     if (settings_patch != nullptr) update_settings_locked(engine, name_text, *settings_patch);

@@ -233,7 +233,7 @@ def test_an_unreachable_store_at_start_is_one_line_and_exit_1(tmp_path):
     command = [str(BUILD / "frontends" / "http" / "faas-http"), "--port", "0", "--data-dir", str(tmp_path / "d"),
                "--store", f"postgresql://postgres:secret@127.0.0.1:{free_port()}/faas"]
     env = {**os.environ, "FAAS_HTTP_PASSWORD": "pw"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
+    done = subprocess.run(command + ["--isolation", "process"], capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot connect to PostgreSQL" in lines[0], done.stderr
@@ -263,37 +263,43 @@ def test_mqtt_nodes_share_the_inbox_and_a_killed_node_s_requests_are_answered(br
         listed = until(lambda: next((m for m in list(answers.queue) if m.get("request_id") == "nodes"), None), 10)
         assert {node["id"] for node in listed["nodes"]} == {"node-a", "node-b"}
         time.sleep(0.5)  # both nodes' registries have it (they hear of it through PostgreSQL)
-        sent = []
-        for i in range(400):
-            request_id = str(uuid.uuid4())
-            sent.append(request_id)
-            client.publish("faas/invoke/echo", json.dumps({"args": [i], "kwargs": {"pause": 0.01},
-                                                           "request_id": request_id}), qos=1).wait_for_publish(5)
-            if i == 150:
-                a.stop(signal.SIGKILL)
-        got = {}
+        # One request at a time (a backlog queued by the broker for a member that dies is dropped with its session:
+        # bench/mqtt_failover.py measures that), so at most one is in flight to a when it is killed.
+        sent, got = [], {}
 
-        def all_in():
+        def take_answers():
             while True:
                 try:
                     message = answers.get_nowait()
                 except queue.Empty:
-                    break
+                    return
                 if message.get("request_id") in sent and "status" in message:
                     got.setdefault(message["request_id"], message)
-            return len(got) >= len(sent) - receive_maximum and (len(got) == len(sent) or time.monotonic() > late)
 
-        late = time.monotonic() + LEASE + 15
-        until(all_in, timeout=LEASE + 30, interval=0.2)
+        for i in range(300):
+            request_id = str(uuid.uuid4())
+            sent.append(request_id)
+            client.publish("faas/invoke/echo", json.dumps({"args": [i], "kwargs": {"pause": 0.005},
+                                                           "request_id": request_id}), qos=1).wait_for_publish(5)
+            if i == 100:
+                a.stop(signal.SIGKILL)
+            deadline = time.monotonic() + 2
+            while request_id not in got and time.monotonic() < deadline:
+                take_answers()
+                time.sleep(0.001)
+        # What a had acknowledged and not answered, b answers once a's lease is over.
+        late = time.monotonic() + LEASE + 10
+        until(lambda: take_answers() or len(got) == len(sent) or time.monotonic() > late, timeout=LEASE + 20,
+              interval=0.2)
         lost = len(sent) - len(got)
         by_node = {}
         for message in got.values():
             assert message["status"] == "success", message
             by_node[message.get("node")] = by_node.get(message.get("node"), 0) + 1
         print(f"answered {len(got)} of {len(sent)} ({by_node}); lost in flight to the killed node: {lost}")
-        # What mosquitto had delivered to a and not seen acknowledged is gone with a's session (at most the
-        # receive maximum); everything a acknowledged was answered, by a or, after its lease, by b.
-        assert lost <= receive_maximum
+        # What mosquitto had delivered to a and not seen acknowledged is gone with a's session (here at most the one
+        # in flight); everything a acknowledged was answered, by a or, after its lease, by b.
+        assert lost <= 1
     finally:
         client.loop_stop()
         client.disconnect()
