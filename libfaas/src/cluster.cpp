@@ -60,17 +60,19 @@ void Cluster::leave() {
 
 void Cluster::beat() {
   auto& engine = engine_;
+  auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - engine.started);
   nlohmann::json status{{"in_flight", engine.in_flight.load()},
                         {"invocations", engine.completed.load()},
                         {"errors", engine.failed.load()},
                         {"isolation", to_string(engine.config.isolation)},
-                        {"uptime", std::chrono::duration<double>(std::chrono::steady_clock::now() - engine.started).count()}};
+                        {"uptime", uptime.count()}};
   try {
     engine.functions->heartbeat(engine.config.node_id, started_at_, status.dump());
     if (engine.clustered) {
+      auto lease = engine.config.node_lease;
       std::size_t live = 0;
-      for (const auto& node : engine.functions->nodes(std::chrono::duration_cast<std::chrono::seconds>(engine.config.node_lease) + std::chrono::seconds(1))) {
-        if (node.seen_seconds_ago * 1000 <= static_cast<double>(engine.config.node_lease.count())) ++live;
+      for (const auto& node : engine.functions->nodes(std::chrono::ceil<std::chrono::seconds>(lease))) {
+        if (node.seen_seconds_ago * 1000 <= static_cast<double>(lease.count())) ++live;
       }
       live_nodes_ = std::max<std::size_t>(live, 1);
     }

@@ -84,7 +84,8 @@ EngineState::EngineState(EngineConfig cfg)
 
   log = std::make_unique<store::RecordLog>(
       std::move(stores.records), store::RecordLog::Options{config.log_retention, [this] { return in_flight.load(); }},
-      [this](const Invocation& record, const std::string& json, bool stored) { committed(record, json, stored); }, [this] { delivered(); });
+      [this](const Invocation& record, const std::string& json, bool stored) { committed(record, json, stored); },
+      [this] { delivered(); });
 
   registry = std::make_unique<FunctionRegistry>(functions_dir, *functions, *venvs, *executor, config);
   if (config.schedules) scheduler = std::thread([this] { schedule_loop(*this); });
@@ -102,10 +103,11 @@ void EngineState::committed(const Invocation& record, const std::string& json, b
 }
 
 bool EngineState::miss_read_due() {
-  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  using Clock = std::chrono::steady_clock;
+  constexpr auto spacing = std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(20)).count();
+  auto now = Clock::now().time_since_epoch().count();
   auto last = last_miss_read.load(std::memory_order_relaxed);
-  constexpr auto spacing = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::milliseconds(20));
-  return now - last >= spacing.count() && last_miss_read.compare_exchange_strong(last, now);
+  return now - last >= spacing && last_miss_read.compare_exchange_strong(last, now);
 }
 
 void EngineState::delivered() {

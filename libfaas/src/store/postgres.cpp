@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -113,7 +114,13 @@ void Connection::copy_in(const char* what, const std::string& sql, const std::st
   if (!reconnect()) throw Error(ErrorCode::store_unavailable, std::string(what) + ": PostgreSQL is unreachable");
   Result started(PQexec(conn_, sql.c_str()));
   if (!started || PQresultStatus(started.get()) != PGRES_COPY_IN) fail(what, started.get());
-  bool sent = PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) == 1 && PQputCopyEnd(conn_, nullptr) == 1;
+  // In pieces: a batch of large records may pass what an int counts.
+  constexpr std::size_t piece = 1 << 20;
+  bool sent = true;
+  for (std::size_t at = 0; sent && at < data.size(); at += piece) {
+    sent = PQputCopyData(conn_, data.data() + at, static_cast<int>(std::min(piece, data.size() - at))) == 1;
+  }
+  sent = sent && PQputCopyEnd(conn_, nullptr) == 1;
   // The COPY's own result, then nothing: read both even when sending failed, to leave the connection usable.
   Result done(PQgetResult(conn_));
   while (Result extra{PQgetResult(conn_)}) {

@@ -203,7 +203,8 @@ std::uint64_t PostgresFunctionStore::registry_version() {
 
 std::vector<FunctionInfo> PostgresFunctionStore::list() {
   std::lock_guard lock(mutex_);
-  auto rows = db_.exec("cannot list functions", std::string("SELECT ") + info_columns + " FROM functions ORDER BY name");
+  auto rows =
+      db_.exec("cannot list functions", std::string("SELECT ") + info_columns + " FROM functions ORDER BY name");
   std::vector<FunctionInfo> out;
   for (int row = 0; row < PQntuples(rows.get()); ++row) out.push_back(read_info(rows, row));
   return out;
@@ -249,7 +250,8 @@ bool PostgresFunctionStore::claim_tick(const std::string& name, std::size_t entr
 
 void PostgresFunctionStore::forget_ticks_before(std::int64_t minute) {
   std::lock_guard lock(mutex_);
-  db_.exec("cannot forget old schedule ticks", "DELETE FROM schedule_ticks WHERE minute < $1", {std::to_string(minute)});
+  db_.exec("cannot forget old schedule ticks", "DELETE FROM schedule_ticks WHERE minute < $1",
+           {std::to_string(minute)});
 }
 
 std::uint64_t PostgresFunctionStore::reserve_revision() {
