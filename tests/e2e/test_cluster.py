@@ -147,15 +147,33 @@ def test_kill_9_of_a_node_under_load_loses_no_answered_record_and_no_accepted_jo
             elif response.status_code == 202:
                 accepted.append(response.json()["id"])
 
+    uploaded = []  # versions whose upload through a was answered 200
+
+    def upload():
+        for n in range(1, 6):
+            try:
+                response = a.post("/admin/upload", files={"code": ("func.py", f"def main():\n    return {n}\n")},
+                                  data={"name": "versioned"})
+            except requests.RequestException:
+                return
+            if response.status_code == 200:
+                uploaded.append((response.json()["version"], n))
+
     threads = [threading.Thread(target=load, args=(kind,)) for kind in ("sync", "sync", "async", "async")]
+    threads.append(threading.Thread(target=upload))
     for thread in threads:
         thread.start()
-    until(lambda: len(answered) >= 30 and len(accepted) >= 30, timeout=20)
+    until(lambda: len(answered) >= 30 and len(accepted) >= 30 and uploaded, timeout=20)
     a.stop(signal.SIGKILL)
     stop.set()
     for thread in threads:
         thread.join(15)
-    print(f"a answered {len(answered)} calls and accepted {len(accepted)} asynchronous ones before kill -9")
+    print(f"a answered {len(answered)} calls, accepted {len(accepted)} asynchronous ones and {len(uploaded)} uploads "
+          "before kill -9")
+    # Every acknowledged upload is there, and runs, through the other node.
+    for version, n in uploaded:
+        response = b.post("/function/versioned", json={"args": [], "version": version})
+        assert response.status_code == 200 and response.json()["result"] == n, response.text
     # Every answered call has its record, read through the other node.
     for record_id in answered:
         response = b.get(f"/admin/invocations/{record_id}")
