@@ -22,6 +22,13 @@ std::string local_time_of(double epoch_seconds) {
 Cluster::Cluster(EngineState& engine)
     : engine_(engine), started_at_(format_local_time(Invocation::Clock::now())) {
   beat();  // at once: the node is listed, and its entries are its own, before it takes any
+  engine_.functions->on_released([this] {
+    {
+      std::lock_guard lock(mutex_);
+      released_ = true;
+    }
+    wake_.notify_all();
+  });
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -49,6 +56,7 @@ void Cluster::leave() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  engine_.functions->on_released({});
   try {
     // Another node takes them at once instead of after the lease.
     if (engine_.clustered) engine_.log->store().release_entries();
@@ -85,12 +93,19 @@ void Cluster::beat() {
 }
 
 void Cluster::loop() {
+  auto next_beat = std::chrono::steady_clock::now() + beat_interval;  // the constructor beat
   std::unique_lock lock(mutex_);
-  while (!wake_.wait_for(lock, beat_interval, [this] { return stopping_; })) {
-    lock.unlock();
-    beat();
-    if (!engine_.log->available()) engine_.log->store().probe();
-    lock.lock();
+  while (!stopping_) {
+    wake_.wait_until(lock, next_beat, [this] { return stopping_ || released_; });
+    if (stopping_) break;
+    released_ = false;
+    if (auto now = std::chrono::steady_clock::now(); now >= next_beat) {
+      next_beat = now + beat_interval;
+      lock.unlock();
+      beat();
+      if (!engine_.log->available()) engine_.log->store().probe();
+      lock.lock();
+    }
     if (!engine_.clustered || !taking_ || beat_failed_ || handlers_.empty()) continue;
     std::vector<std::string> sources;
     for (const auto& [source, handler] : handlers_) sources.push_back(source);

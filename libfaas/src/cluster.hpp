@@ -52,6 +52,7 @@ class Cluster {
   std::condition_variable wake_;
   std::map<std::string, Handler> handlers_;  // by source
   bool taking_ = true;
+  bool released_ = false;  // another node gave its entries up: take them now, not at the next heartbeat
   bool stopping_ = false;
   bool beat_failed_ = false;
   std::thread thread_;

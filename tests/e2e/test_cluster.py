@@ -196,6 +196,24 @@ def test_kill_9_of_a_node_under_load_loses_no_answered_record_and_no_accepted_jo
     print(f"of the accepted calls, b ran {taken.count('b')}")
 
 
+def test_a_node_that_stops_cleanly_hands_its_waiting_calls_over_at_once(start_http, tmp_path, store):
+    a = http_node(start_http, tmp_path, store, "a")
+    b = http_node(start_http, tmp_path, store, "b")
+    a.upload("later", "import time\n\ndef main(t):\n    if time.time() < t:\n        raise ValueError('too early')\n"
+                      "    return 'late enough'\n", settings={"retry_delay": 3600})
+    response = a.post("/function/later", json={"args": [time.time() + 1]},
+                      headers={"X-Faas-Async": "true", "X-Faas-Max-Attempts": "5"})
+    call_id = response.json()["id"]
+    until(lambda: a.get(f"/admin/invocations/{call_id}").json().get("attempt") == 2, timeout=10)  # an hour away
+    time.sleep(1)
+    assert a.stop() == 0  # gives its entries up and tells the others (NOTIFY), instead of waiting for the lease
+    stopped = time.monotonic()
+    record = until(lambda: (r := b.get(f"/admin/invocations/{call_id}")).status_code == 200 and r.json(), timeout=4)
+    assert record["status"] == "success" and record["node"] == "b" and record["attempt"] == 2, record
+    print(f"b finished a's waiting call {time.monotonic() - stopped:.2f} s after a stopped")
+    assert time.monotonic() - stopped < LEASE
+
+
 def test_postgres_stopped_and_restarted_under_load(start_http, tmp_path):
     from postgres import Postgres
     postgres = Postgres().start()

@@ -49,6 +49,9 @@ class FunctionStore {
   // Calls `changed` (on a thread of the store's) soon after another process changed the registry, and after the
   // store reconnected (anything may have changed meanwhile). SQLite has no such signal: callers also poll.
   virtual void on_change(std::function<void()> changed) { (void)changed; }
+  // Calls `released` (on the same thread) when a node gave its inbox entries up (it stopped cleanly), so that
+  // another takes them at once. Only a shared store has other nodes.
+  virtual void on_released(std::function<void()> released) { (void)released; }
   virtual std::vector<FunctionInfo> list() = 0;
   virtual std::optional<FunctionInfo> find(const std::string& name) = 0;
   virtual std::optional<FunctionSource> source(const std::string& name) = 0;

@@ -162,6 +162,11 @@ void PostgresFunctionStore::on_change(std::function<void()> changed) {
   changed_ = std::move(changed);
 }
 
+void PostgresFunctionStore::on_released(std::function<void()> released) {
+  std::lock_guard lock(changed_mutex_);
+  released_ = std::move(released);
+}
+
 void PostgresFunctionStore::listen_loop() {
   std::unique_ptr<pg::Connection> listener;
   auto announce = [this] {
@@ -175,18 +180,23 @@ void PostgresFunctionStore::listen_loop() {
         if (listener && !listener->reconnect()) throw Error(ErrorCode::store_unavailable, "still unreachable");
         if (!listener) listener = std::make_unique<pg::Connection>(uri_);
         listener->exec("cannot listen for registry changes", "LISTEN faas_registry");
+        listener->exec("cannot listen for released inbox entries", "LISTEN faas_inbox");
         if (was_lost) announce();  // anything may have changed while we could not hear
         was_lost = false;
       }
       pollfd wait{PQsocket(listener->raw()), POLLIN, 0};
       if (::poll(&wait, 1, 250) <= 0) continue;
       if (PQconsumeInput(listener->raw()) == 0) throw Error(ErrorCode::store_unavailable, "connection lost");
-      bool changed = false;
+      bool changed = false, released = false;
       while (PGnotify* note = PQnotifies(listener->raw())) {
-        changed = true;
+        (std::string_view(note->relname) == "faas_inbox" ? released : changed) = true;
         PQfreemem(note);
       }
       if (changed) announce();
+      if (released) {
+        std::lock_guard lock(changed_mutex_);
+        if (released_) released_();
+      }
     } catch (const Error& e) {
       if (!was_lost) spdlog::warn("not hearing registry changes from PostgreSQL ({}); retrying", e.what());
       was_lost = true;

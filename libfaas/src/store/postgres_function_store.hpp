@@ -1,6 +1,7 @@
 // The functions registry in PostgreSQL, shared by every node of a cluster. A change is announced with
 // NOTIFY faas_registry in its own transaction; each node LISTENs on a connection of its own and re-reads the
 // registry when told, and after that connection came back from a loss (it may have missed anything meanwhile).
+// The same connection hears faas_inbox, sent by a node that gave its inbox entries up.
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,7 @@ class PostgresFunctionStore final : public FunctionStore {
 
   std::uint64_t registry_version() override;
   void on_change(std::function<void()> changed) override;
+  void on_released(std::function<void()> released) override;
   std::vector<FunctionInfo> list() override;
   std::optional<FunctionInfo> find(const std::string& name) override;
   std::optional<FunctionSource> source(const std::string& name) override;
@@ -53,6 +55,7 @@ class PostgresFunctionStore final : public FunctionStore {
 
   std::mutex changed_mutex_;
   std::function<void()> changed_;
+  std::function<void()> released_;
   std::atomic<bool> stopping_{false};
   std::thread listener_;
 };

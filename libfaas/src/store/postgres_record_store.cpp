@@ -354,7 +354,11 @@ std::vector<InboxEntry> PostgresRecordStore::take_orphans(const std::vector<std:
 
 void PostgresRecordStore::release_entries() {
   std::lock_guard lock(read_mutex_);
-  read_.exec("cannot give up this node's inbox entries", "UPDATE inbox SET node = NULL WHERE node = $1", {node_});
+  // One statement: the entries and the wake-up of the other nodes commit together.
+  read_.exec("cannot give up this node's inbox entries",
+             "WITH given AS (UPDATE inbox SET node = NULL WHERE node = $1 RETURNING 1) "
+             "SELECT pg_notify('faas_inbox', '') WHERE EXISTS (SELECT 1 FROM given)",
+             {node_});
 }
 
 }  // namespace faas::store
