@@ -25,6 +25,13 @@ def _bin_dir():
     raise RuntimeError("PostgreSQL's initdb is not installed (Debian: apt-get install postgresql)")
 
 
+def _environment():
+    """The tests' environment without what the sanitized runs preload: PostgreSQL's programs are not built for it
+    (initdb hangs with the ASan runtime preloaded)."""
+    return {name: value for name, value in os.environ.items()
+            if name not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+
+
 def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,7 +59,7 @@ class Postgres:
 
     def _run(self, program, *args, check=True):
         return subprocess.run(self._command(program, *args), check=check, capture_output=True, text=True,
-                              cwd=self.directory, timeout=120)
+                              cwd=self.directory, timeout=120, env=_environment())
 
     def start(self):
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
@@ -80,7 +87,7 @@ class Postgres:
         """Runs SQL through psql and returns its unaligned output."""
         result = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-h", "127.0.0.1", "-p", str(self.port), "-U",
                                  "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-c", sql],
-                                check=True, capture_output=True, text=True, timeout=60)
+                                check=True, capture_output=True, text=True, timeout=60, env=_environment())
         return result.stdout.strip()
 
     def uri(self, database="postgres"):

@@ -97,7 +97,7 @@ void PostgresRecordStore::write(Batch& batch, bool copy) {
     std::unordered_map<std::string_view, bool> replaced;
     for (std::size_t i = 0; i < batch.accepts.size(); ++i) {
       const auto& entry = batch.accepts[i].entry;
-      auto [it, fresh] = last.emplace(entry.id, i);
+      auto it = last.emplace(entry.id, i).first;
       if (entry.replace) {
         it->second = i;
         replaced[entry.id] = true;
@@ -107,9 +107,12 @@ void PostgresRecordStore::write(Batch& batch, bool copy) {
     pg::ArrayText new_ids, new_sources, new_functions, new_bodies, new_replies;
     pg::ArrayText keys, key_ids;
     std::unordered_map<std::string_view, std::string_view> key_owner;
-    for (const auto& [id, index] : last) {
+    std::vector<std::size_t> kept;  // in the order they came: the inbox is read back oldest first (by seq)
+    for (const auto& [id, index] : last) kept.push_back(index);
+    std::sort(kept.begin(), kept.end());
+    for (auto index : kept) {
       const auto& entry = batch.accepts[index].entry;
-      bool replace = replaced.contains(id);
+      bool replace = replaced.contains(entry.id);
       (replace ? new_ids : keep_ids).add(entry.id);
       (replace ? new_sources : keep_sources).add(entry.source);
       (replace ? new_functions : keep_functions).add(entry.function);
