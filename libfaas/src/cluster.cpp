@@ -9,7 +9,11 @@ namespace faas {
 
 namespace {
 
-constexpr std::chrono::seconds beat_interval{1};
+// A cluster needs a heartbeat a second (its lease is a few of them); one server on SQLite only lists itself and
+// the servers sharing its data dir, and an edge box's flash should not take a write a second for that.
+std::chrono::seconds beat_interval(bool clustered) {
+  return clustered ? std::chrono::seconds(1) : std::chrono::seconds(30);
+}
 constexpr std::size_t orphans_per_round = 256;
 
 std::string local_time_of(double epoch_seconds) {
@@ -93,14 +97,15 @@ void Cluster::beat() {
 }
 
 void Cluster::loop() {
-  auto next_beat = std::chrono::steady_clock::now() + beat_interval;  // the constructor beat
+  const auto interval = beat_interval(engine_.clustered);
+  auto next_beat = std::chrono::steady_clock::now() + interval;  // the constructor beat
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     wake_.wait_until(lock, next_beat, [this] { return stopping_ || released_; });
     if (stopping_) break;
     released_ = false;
     if (auto now = std::chrono::steady_clock::now(); now >= next_beat) {
-      next_beat = now + beat_interval;
+      next_beat = now + interval;
       lock.unlock();
       beat();
       if (!engine_.log->available()) engine_.log->store().probe();
@@ -128,9 +133,11 @@ void Cluster::loop() {
 
 std::vector<NodeInfo> Cluster::nodes() const {
   std::vector<NodeInfo> out;
-  auto lease = engine_.config.node_lease;
-  // Listed a minute past their last heartbeat, as not alive, so that a node that just died shows as such.
-  for (auto& row : engine_.functions->nodes(std::chrono::seconds(60))) {
+  // Alive within the lease (SQLite: two heartbeats); listed a minute longer, as not alive, so that a node that
+  // just died shows as such.
+  auto lease = engine_.clustered ? engine_.config.node_lease
+                                 : std::chrono::milliseconds(2 * beat_interval(false) + std::chrono::seconds(5));
+  for (auto& row : engine_.functions->nodes(std::chrono::ceil<std::chrono::seconds>(lease) + std::chrono::seconds(60))) {
     NodeInfo node;
     node.id = std::move(row.id);
     node.self = node.id == engine_.config.node_id;

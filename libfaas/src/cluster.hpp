@@ -1,6 +1,6 @@
-// This server among those sharing the store (docs/scaling.md). Every second it writes its heartbeat to the nodes
-// table, which keeps its inbox entries (acknowledged requests, asynchronous calls) its own; in a cluster it takes
-// up the entries of nodes whose heartbeats stopped for longer than the lease, and of nodes that stopped cleanly
+// This server among those sharing the store (docs/scaling.md). Every second (every 30 s on SQLite) it writes its
+// heartbeat to the nodes table, which keeps its inbox entries (acknowledged requests, asynchronous calls) its own;
+// in a cluster it takes up the entries of nodes whose heartbeats stopped for longer than the lease, and of nodes that stopped cleanly
 // and gave theirs up; and it tries an unreachable store again, so that invocations resume once it is back.
 #pragma once
 
